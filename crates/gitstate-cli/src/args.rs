@@ -1,0 +1,114 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Keep program state as JSON documents in a plain git repository: one durable commit per
+/// write.
+#[derive(Debug, Parser)]
+#[command(name = "gitstate", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The store directory [default: $GITSTATE_DIR, else the current directory]
+    #[arg(long, global = true, env = "GITSTATE_DIR", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Machine-readable output (JSON) on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// full: every write is synced before it is acknowledged; fast: no fsync (not power-loss safe)
+    #[arg(long, global = true, env = "GITSTATE_DURABILITY", value_enum, default_value_t = DurabilityArg::Full)]
+    pub durability: DurabilityArg,
+    /// Seconds a write waits for the store lock
+    #[arg(
+        long,
+        global = true,
+        env = "GITSTATE_LOCK_TIMEOUT",
+        default_value_t = 10.0,
+        value_name = "SECS"
+    )]
+    pub lock_timeout: f64,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 3 not found (document, revision or store), \
+4 invalid input (name, JSON, patch, pointer), 5 store locked, 6 conflict or outside edit, \
+7 update command failed, 8 verify found problems";
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DurabilityArg {
+    Full,
+    Fast,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a store (on an existing store: say so and change nothing)
+    Init {
+        /// Where [default: --store]
+        dir: Option<PathBuf>,
+    },
+    /// Store a document: the JSON from the argument, or from stdin when omitted or `-`
+    Set {
+        name: String,
+        /// The document's JSON text; `-` or omitted: read stdin
+        #[arg(value_name = "JSON", allow_hyphen_values = true)]
+        value: Option<String>,
+        /// Commit message
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Print a document, or one value of it
+    Get {
+        name: String,
+        /// Read at a git revision (commit id, HEAD~N, …)
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+        /// Only the value at this RFC 6901 JSON Pointer
+        #[arg(long, value_name = "PTR", allow_hyphen_values = true)]
+        pointer: Option<String>,
+    },
+    /// Delete a document
+    Rm {
+        name: String,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// List documents
+    Ls {
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+    },
+    /// Patch a document from stdin: RFC 7396 merge patch, or RFC 6902 with --json-patch
+    Patch {
+        name: String,
+        /// The patch is an RFC 6902 JSON Patch
+        #[arg(long)]
+        json_patch: bool,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Read-modify-write: run CMD under the lock with the document on stdin, store its stdout
+    Update {
+        name: String,
+        #[arg(short, long)]
+        message: Option<String>,
+        /// The command and its arguments (after `--`)
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Show history, newest first
+    Log {
+        /// Only commits that changed this document
+        name: Option<String>,
+        /// At most N entries
+        #[arg(short = 'n', long = "max-count", value_name = "N")]
+        max_count: Option<usize>,
+    },
+    /// Show the lock holder, working-tree drift and leftovers of crashed writers
+    Status,
+    /// Check every reachable object and every document; non-zero exit on any problem
+    Verify,
+    /// Repair what a crash left: stale locks, temporary files, a lagging working tree
+    Recover,
+}

@@ -1,0 +1,389 @@
+//! One function per command: call the library, print the outcome.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command as Process, Stdio};
+use std::time::Duration;
+
+use gitstate::{DocName, Durability, Error, LockState, Options, Store, WriteOutcome};
+use serde_json::{Value, json};
+
+use crate::args::{Cli, Command, DurabilityArg};
+use crate::exit::{self, Failure};
+use crate::output;
+
+pub fn run(cli: &Cli) -> Result<(), Failure> {
+    let options = options(cli)?;
+    let dir = cli.store.clone().unwrap_or_else(|| PathBuf::from("."));
+    match &cli.command {
+        Command::Init { dir: target } => init(cli, target.clone().unwrap_or(dir), options),
+        command => {
+            let store = Store::open(&dir, options)?;
+            match command {
+                Command::Init { .. } => unreachable!("handled above"),
+                Command::Set {
+                    name,
+                    value,
+                    message,
+                } => set(cli, &store, name, value.as_deref(), message.as_deref()),
+                Command::Get { name, at, pointer } => {
+                    get(&store, name, at.as_deref(), pointer.as_deref())
+                }
+                Command::Rm { name, message } => {
+                    let outcome = store.delete(name.as_str(), message.as_deref())?;
+                    report(cli, "rm", name, &outcome);
+                    Ok(())
+                }
+                Command::Ls { at } => ls(cli, &store, at.as_deref()),
+                Command::Patch {
+                    name,
+                    json_patch,
+                    message,
+                } => patch(cli, &store, name, *json_patch, message.as_deref()),
+                Command::Update {
+                    name,
+                    message,
+                    command,
+                } => update(cli, &store, name, message.as_deref(), command),
+                Command::Log { name, max_count } => log(cli, &store, name.as_deref(), *max_count),
+                Command::Status => status(cli, &store),
+                Command::Verify => verify(cli, &store),
+                Command::Recover => recover(cli, &store),
+            }
+        }
+    }
+}
+
+fn options(cli: &Cli) -> Result<Options, Failure> {
+    if !(cli.lock_timeout.is_finite() && cli.lock_timeout >= 0.0 && cli.lock_timeout < 1e9) {
+        return Err(Failure::new(
+            2,
+            format!(
+                "--lock-timeout {} is not a number of seconds",
+                cli.lock_timeout
+            ),
+        ));
+    }
+    let durability = match cli.durability {
+        DurabilityArg::Full => Durability::Full,
+        DurabilityArg::Fast => Durability::Fast,
+    };
+    Ok(Options::default()
+        .durability(durability)
+        .lock_timeout(Duration::from_secs_f64(cli.lock_timeout)))
+}
+
+fn init(cli: &Cli, dir: PathBuf, options: Options) -> Result<(), Failure> {
+    let (store, outcome) = Store::init(&dir, options)?;
+    let created = outcome == gitstate::InitOutcome::Created;
+    if cli.json {
+        output::json(&json!({
+            "store": dir,
+            "created": created,
+            "head": store.head()?.map(|id| id.to_string()),
+        }));
+    } else if created {
+        output::line(format!("created store {}", dir.display()));
+    } else {
+        output::line(format!(
+            "store {} already exists; nothing changed",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Read all of stdin.
+fn stdin_bytes() -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .map_err(|e| Failure::new(exit::GENERAL, format!("cannot read stdin: {e}")))?;
+    Ok(buf)
+}
+
+/// Parse JSON input meant for `what`.
+fn parse_input(bytes: &[u8], what: &str) -> Result<Value, Failure> {
+    gitstate::parse_json(bytes).map_err(|source| {
+        Failure::from(Error::InvalidJson {
+            what: what.to_owned(),
+            source,
+        })
+    })
+}
+
+fn set(
+    cli: &Cli,
+    store: &Store,
+    name: &str,
+    json: Option<&str>,
+    message: Option<&str>,
+) -> Result<(), Failure> {
+    // Validate the name before reading stdin, so a bad name fails fast.
+    let doc = DocName::new(name).map_err(Error::from)?;
+    let bytes = match json {
+        None | Some("-") => stdin_bytes()?,
+        Some(text) => text.as_bytes().to_vec(),
+    };
+    let value = parse_input(&bytes, &format!("document {doc}"))?;
+    let outcome = store.set_value(&doc, value, message)?;
+    report(cli, "set", name, &outcome);
+    Ok(())
+}
+
+/// Print what a write did.
+fn report(cli: &Cli, op: &str, name: &str, outcome: &WriteOutcome) {
+    if cli.json {
+        output::json(&json!({
+            "commit": outcome.commit.map(|c| c.to_string()),
+            "changed": outcome.changed.iter().map(DocName::as_str).collect::<Vec<_>>(),
+        }));
+    } else {
+        match outcome.commit {
+            Some(commit) => output::line(format!("{} {op} {name}", short(&commit.to_string()))),
+            None => output::line(format!(
+                "unchanged: {name} already holds this value; no commit"
+            )),
+        }
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+fn get(store: &Store, name: &str, at: Option<&str>, pointer: Option<&str>) -> Result<(), Failure> {
+    let doc = DocName::new(name).map_err(Error::from)?;
+    let snapshot = match at {
+        Some(rev) => store.snapshot_at(rev)?,
+        None => store.snapshot()?,
+    };
+    let value = snapshot.get_value(&doc)?.ok_or_else(|| Error::NotFound {
+        name: doc.to_string(),
+        at: at.map(str::to_owned),
+    })?;
+    let shown = match pointer {
+        None => value,
+        Some(ptr) => {
+            let pointer_error = |reason: String| Error::Pointer {
+                name: doc.to_string(),
+                pointer: ptr.to_owned(),
+                reason,
+            };
+            match gitstate::patch::pointer_get(&value, ptr) {
+                Ok(Some(v)) => v.clone(),
+                Ok(None) => {
+                    return Err(Failure {
+                        code: exit::NOT_FOUND,
+                        ..Failure::from(pointer_error("no value there".into()))
+                    });
+                }
+                Err(e) => return Err(pointer_error(e.to_string()).into()),
+            }
+        }
+    };
+    // The document is JSON already: the same output with or without --json.
+    let text = String::from_utf8_lossy(&gitstate::to_canonical_bytes(&shown)).into_owned();
+    output::line(text.trim_end());
+    Ok(())
+}
+
+fn ls(cli: &Cli, store: &Store, at: Option<&str>) -> Result<(), Failure> {
+    let snapshot = match at {
+        Some(rev) => store.snapshot_at(rev)?,
+        None => store.snapshot()?,
+    };
+    let names = snapshot.list()?;
+    if cli.json {
+        output::json(&json!(
+            names.iter().map(DocName::as_str).collect::<Vec<_>>()
+        ));
+    } else {
+        for n in names {
+            output::line(n.as_str());
+        }
+    }
+    Ok(())
+}
+
+fn patch(
+    cli: &Cli,
+    store: &Store,
+    name: &str,
+    json_patch: bool,
+    message: Option<&str>,
+) -> Result<(), Failure> {
+    let doc = DocName::new(name).map_err(Error::from)?;
+    let patch = parse_input(&stdin_bytes()?, &format!("patch of {doc}"))?;
+    let outcome = if json_patch {
+        store.json_patch(&doc, &patch, message)?
+    } else {
+        store.merge_patch(&doc, &patch, message)?
+    };
+    report(cli, "patch", name, &outcome);
+    Ok(())
+}
+
+fn update(
+    cli: &Cli,
+    store: &Store,
+    name: &str,
+    message: Option<&str>,
+    command: &[String],
+) -> Result<(), Failure> {
+    let doc = DocName::new(name).map_err(Error::from)?;
+    let outcome = store.update_value(&doc, message, |current| run_filter(command, current))?;
+    report(cli, "update", name, &outcome);
+    Ok(())
+}
+
+/// Run `command` (no shell) with `current` on stdin; its stdout must be one JSON value.
+fn run_filter(command: &[String], current: Option<Value>) -> Result<Value, String> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| "no command given after --".to_owned())?;
+    let input = gitstate::to_canonical_bytes(&current.unwrap_or(Value::Null));
+    let mut child = Process::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot run {program:?}: {e}"))?;
+    let mut stdin = child.stdin.take().expect("stdin was piped");
+    let writer = std::thread::spawn(move || {
+        // A command that does not read its input is fine: ignore a closed pipe.
+        let _ = stdin.write_all(&input);
+    });
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("cannot wait for {program:?}: {e}"))?;
+    let _ = writer.join();
+    if !out.status.success() {
+        return Err(format!(
+            "command {program:?} failed ({}); nothing written",
+            out.status
+        ));
+    }
+    gitstate::parse_json(&out.stdout)
+        .map_err(|e| format!("output of {program:?} is not valid JSON ({e}); nothing written"))
+}
+
+fn log(
+    cli: &Cli,
+    store: &Store,
+    name: Option<&str>,
+    max_count: Option<usize>,
+) -> Result<(), Failure> {
+    let mut options = gitstate::LogOptions::default();
+    options.name = name.map(DocName::new).transpose().map_err(Error::from)?;
+    options.limit = max_count;
+    let entries = store.log(&options)?;
+    if cli.json {
+        output::json(&serde_json::to_value(&entries).expect("log entries serialize"));
+    } else {
+        for e in entries {
+            output::line(format!(
+                "{} {} {:<8} {}",
+                short(&e.commit),
+                e.time,
+                e.op,
+                e.message.lines().next().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn status(cli: &Cli, store: &Store) -> Result<(), Failure> {
+    let status = store.status()?;
+    let (lock_text, lock_json) = match &status.lock {
+        LockState::Free => ("free".to_owned(), json!({"state": "free"})),
+        LockState::Stale(h) => (
+            format!("free (stale record of {h}, who died holding it)"),
+            json!({"state": "stale", "holder": h}),
+        ),
+        LockState::Held(h) => (
+            h.as_ref()
+                .map_or_else(|| "held".to_owned(), |h| format!("held by {h}")),
+            json!({"state": "held", "holder": h}),
+        ),
+    };
+    let drift: Vec<(String, &str)> = status
+        .drift
+        .iter()
+        .map(|d| match d {
+            gitstate::Drift::Missing(p) => (p.clone(), "missing"),
+            gitstate::Drift::Modified(p) => (p.clone(), "modified"),
+            gitstate::Drift::Untracked(p) => (p.clone(), "untracked"),
+        })
+        .collect();
+    if cli.json {
+        output::json(&json!({
+            "head": status.head.map(|h| h.to_string()),
+            "lock": lock_json,
+            "drift": drift.iter().map(|(p, k)| json!({"path": p, "kind": k})).collect::<Vec<_>>(),
+            "leftovers": status.leftovers,
+        }));
+    } else {
+        output::line(format!(
+            "head: {}",
+            status
+                .head
+                .map_or_else(|| "(none)".to_owned(), |h| h.to_string())
+        ));
+        output::line(format!("lock: {lock_text}"));
+        if drift.is_empty() {
+            output::line("working tree: clean");
+        } else {
+            output::line("working tree differs from HEAD (edits made outside gitstate):");
+            for (p, k) in &drift {
+                output::line(format!("  {k:<10} {p}"));
+            }
+        }
+        if status.leftovers.is_empty() {
+            output::line("leftovers: none");
+        } else {
+            output::line("leftovers of crashed writers (`gitstate recover` removes them):");
+            for p in &status.leftovers {
+                output::line(format!("  {}", p.display()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn verify(cli: &Cli, store: &Store) -> Result<(), Failure> {
+    let problems = store.verify()?;
+    if cli.json {
+        output::json(&json!({"ok": problems.is_empty(), "problems": problems}));
+    } else if problems.is_empty() {
+        output::line("ok: every reachable object is intact and every document is valid");
+    } else {
+        for p in &problems {
+            output::line(format!("problem: {p}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            exit::CHECK_FAILED,
+            format!("verify found {} problem(s)", problems.len()),
+        ))
+    }
+}
+
+fn recover(cli: &Cli, store: &Store) -> Result<(), Failure> {
+    let repaired = store.recover()?;
+    if cli.json {
+        output::json(&json!({"repaired": repaired}));
+    } else if repaired.is_empty() {
+        output::line("nothing to repair");
+    } else {
+        for p in repaired {
+            output::line(format!("repaired {p}"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! File-system primitives with explicit durability: atomic file replacement and directory syncs.
+//!
+//! gix never calls fsync, so every sync the store relies on is made here.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext};
+
+/// How hard a write works to survive a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every file and directory that an acknowledged write depends on is synced before the
+    /// write returns. A crash or power cut leaves the store at the last acknowledged write
+    /// (or the one in flight).
+    #[default]
+    Full,
+    /// No fsync at all. Atomic against a process crash (SIGKILL), **not** against a power cut
+    /// or kernel crash, which may lose recent writes or leave the branch pointing at objects that
+    /// never reached the disk. For throwaway state and tests.
+    Fast,
+}
+
+impl Durability {
+    pub(crate) fn syncs(self) -> bool {
+        self == Durability::Full
+    }
+}
+
+/// Sync a directory so that entries created, renamed or removed in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .io_context("sync directory", dir)
+}
+
+/// Create `path` exclusively with `mode`, removing a leftover at that name first.
+///
+/// Callers hold the store lock, so a file at `path` is a leftover of a crashed writer.
+pub(crate) fn create_exclusive(path: &Path, mode: u32) -> Result<File, Error> {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(path).io_context("remove leftover temporary file", path)?;
+            open().io_context("create", path)
+        }
+        other => other.io_context("create", path),
+    }
+}
+
+/// Write `bytes` to `tmp` (created exclusively), sync it when `durability` asks, and rename it
+/// to `dest`. The directory is *not* synced here: callers batch directory syncs.
+///
+/// On crash: `dest` holds either its old content or all of `bytes`, never a mix; with
+/// [`Durability::Full`] the new content is on disk before it becomes visible at `dest`.
+pub(crate) fn replace_file(
+    tmp: &Path,
+    dest: &Path,
+    bytes: &[u8],
+    mode: u32,
+    durability: Durability,
+) -> Result<(), Error> {
+    let mut file = create_exclusive(tmp, mode)?;
+    file.write_all(bytes).io_context("write", tmp)?;
+    if durability.syncs() {
+        file.sync_data().io_context("sync", tmp)?;
+    }
+    drop(file);
+    fs::rename(tmp, dest).io_context("rename into place", dest)
+}
+
+/// Create `dir` and its missing parents below `root` with mode 0700, refusing symlinks.
+///
+/// Returns the directories that were created, so the caller can sync their parents.
+pub(crate) fn create_dirs_below(root: &Path, rela_dir: &str) -> Result<Vec<PathBuf>, Error> {
+    let mut created = Vec::new();
+    let mut current = root.to_path_buf();
+    for segment in rela_dir.split('/').filter(|s| !s.is_empty()) {
+        current.push(segment);
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::Unsafe {
+                    path: current,
+                    reason: "is a symlink; gitstate never follows links out of the store",
+                });
+            }
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::Unsafe {
+                    path: current,
+                    reason: "is a file where a directory is needed",
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&current).io_context("create directory", &current)?;
+                fs::set_permissions(&current, fs::Permissions::from_mode(0o700))
+                    .io_context("set permissions", &current)?;
+                created.push(current.clone());
+            }
+            Err(e) => return Err(e).io_context("inspect", &current),
+        }
+    }
+    Ok(created)
+}

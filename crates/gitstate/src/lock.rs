@@ -1,0 +1,151 @@
+//! The store lock: an exclusive `flock` on `.git/gitstate.lock` that guards every write and the
+//! working tree, and records who holds it.
+//!
+//! The kernel releases the lock when its holder dies, so a crashed writer never blocks the
+//! next one. The holder record in the file may outlive its writer; it is only believed while
+//! the lock is actually held.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fs2::FileExt;
+
+use crate::error::{Error, IoContext};
+
+/// The lock file's name inside the git directory.
+pub(crate) const LOCK_FILE: &str = "gitstate.lock";
+
+/// Who holds (or last held) the store lock.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Holder {
+    /// Process id.
+    pub pid: u32,
+    /// Host name.
+    pub host: String,
+    /// The operation, e.g. `set prefs`.
+    pub op: String,
+    /// When the lock was taken, RFC 3339.
+    pub since: String,
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pid {} on {} ({}) since {}",
+            self.pid, self.host, self.op, self.since
+        )
+    }
+}
+
+/// What the lock file says about the lock right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    /// Nobody holds it.
+    Free,
+    /// Nobody holds it, but a holder record was left by a process that died holding it.
+    Stale(Holder),
+    /// A process holds it.
+    Held(Option<Holder>),
+}
+
+/// A held store lock; released on drop.
+#[must_use = "the lock is released when this guard is dropped"]
+#[derive(Debug)]
+pub(crate) struct StoreLock {
+    file: File,
+}
+
+impl StoreLock {
+    /// Take the lock, waiting up to `timeout`, then record `op` as the holder.
+    pub(crate) fn acquire(git_dir: &Path, op: &str, timeout: Duration) -> Result<Self, Error> {
+        let path = git_dir.join(LOCK_FILE);
+        let mut file = open_lock_file(&path)?;
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match file.try_lock_exclusive() {
+                Ok(()) => break,
+                Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {
+                    let waited = start.elapsed();
+                    if waited >= timeout {
+                        return Err(Error::Locked {
+                            holder: read_holder(&mut file),
+                            waited,
+                        });
+                    }
+                    std::thread::sleep(pause.min(timeout.saturating_sub(waited)));
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e).io_context("lock", &path),
+            }
+        }
+        let holder = Holder {
+            pid: std::process::id(),
+            host: hostname(),
+            op: op.to_owned(),
+            since: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+        };
+        let record = serde_json::to_vec(&holder).expect("a Holder serializes");
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(&record))
+            .io_context("record lock holder in", &path)?;
+        Ok(StoreLock { file })
+    }
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        // Clearing the record is best effort: a leftover record is reported as stale, not held.
+        let _ = self.file.set_len(0);
+        let _ = FileExt::unlock(&self.file);
+    }
+}
+
+/// Inspect the lock without taking it for more than an instant.
+pub(crate) fn state(git_dir: &Path) -> Result<LockState, Error> {
+    let path: PathBuf = git_dir.join(LOCK_FILE);
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Free),
+        Err(e) => return Err(e).io_context("open", &path),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let holder = read_holder(&mut file);
+            let _ = FileExt::unlock(&file);
+            Ok(holder.map_or(LockState::Free, LockState::Stale))
+        }
+        Err(_) => Ok(LockState::Held(read_holder(&mut file))),
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .io_context("open lock file", path)
+}
+
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = Vec::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_end(&mut text).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown-host".to_owned())
+}

@@ -1,0 +1,671 @@
+//! The store: creating and opening one, and the front door for reading and writing documents.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gix::ObjectId;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::durable::{self, Durability};
+use crate::error::{Error, GitContext, IoContext};
+use crate::lock::StoreLock;
+use crate::name::{DocName, InvalidName};
+use crate::objects::ObjectWriter;
+use crate::patch;
+use crate::refs;
+use crate::snapshot::Snapshot;
+use crate::transaction::{Change, Transaction, WriteOutcome};
+use crate::worktree::Worktree;
+
+/// Settings for opening a store; every field has a default.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// How hard writes work to survive a power cut. Default: [`Durability::Full`].
+    pub durability: Durability,
+    /// How long a write waits for the store lock before failing with [`Error::Locked`].
+    /// Default: 10 seconds.
+    pub lock_timeout: Duration,
+    /// Commit identity as `Name <email>`; default: `GITSTATE_AUTHOR`, then the store's
+    /// `user.name`/`user.email`, then [`crate::DEFAULT_AUTHOR`].
+    pub author: Option<String>,
+    /// Fixed commit time; default: `GITSTATE_COMMIT_TIME`, then the current time.
+    pub commit_time: Option<gix::date::Time>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Full,
+            lock_timeout: Duration::from_secs(10),
+            author: None,
+            commit_time: None,
+        }
+    }
+}
+
+impl Options {
+    /// Set [`Options::durability`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Set [`Options::lock_timeout`].
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Set [`Options::author`] (`Name <email>`).
+    pub fn author(mut self, author: impl Into<String>) -> Self {
+        self.author = Some(author.into());
+        self
+    }
+
+    /// Set [`Options::commit_time`].
+    pub fn commit_time(mut self, time: gix::date::Time) -> Self {
+        self.commit_time = Some(time);
+        self
+    }
+}
+
+/// Whether [`Store::init`] created the store or found one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitOutcome {
+    /// A new store was created.
+    Created,
+    /// A store already existed there; nothing was changed.
+    Existed,
+}
+
+/// A gitstate store: a directory holding a git repository whose branch `main` holds one JSON
+/// file per document.
+///
+/// `Store` is `Send + Sync`; clone-free sharing across threads is fine. Any number of
+/// processes may open the same store: writes are serialized by the store lock, reads never
+/// wait.
+pub struct Store {
+    root: PathBuf,
+    git_dir: PathBuf,
+    repo: gix::ThreadSafeRepository,
+    options: Options,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("root", &self.root).finish()
+    }
+}
+
+const EXCLUDE: &str = "# temporary files of gitstate writers\n.*.gitstate-tmp\n";
+const CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n";
+
+impl Store {
+    /// Create a store in `dir` (created if missing; it must be empty), with one initial commit
+    /// of the empty state. On an existing store, change nothing and report
+    /// [`InitOutcome::Existed`].
+    ///
+    /// Crash safety: the git directory is assembled under a temporary name and renamed into
+    /// place, so a crash leaves either no store or a complete one.
+    ///
+    /// # Errors
+    /// A non-empty directory that is not a store, or I/O errors.
+    pub fn init(dir: impl AsRef<Path>, options: Options) -> Result<(Store, InitOutcome), Error> {
+        let root = dir.as_ref();
+        if root.join(".git").exists() {
+            return Ok((Store::open(root, options)?, InitOutcome::Existed));
+        }
+        std::fs::create_dir_all(root).io_context("create store directory", root)?;
+        let building = root.join(".git.gitstate-init");
+        if building.exists() {
+            std::fs::remove_dir_all(&building)
+                .io_context("remove unfinished store skeleton", &building)?;
+        }
+        let mut entries = std::fs::read_dir(root).io_context("list directory", root)?;
+        if let Some(entry) = entries.next() {
+            let entry = entry.io_context("list directory", root)?;
+            return Err(Error::NotAStore {
+                path: root.to_path_buf(),
+                reason: format!(
+                    "directory is not empty (has {:?}); a store needs a directory of its own",
+                    entry.file_name()
+                ),
+            });
+        }
+        write_skeleton(&building, options.durability)?;
+        let git_dir = root.join(".git");
+        std::fs::rename(&building, &git_dir).io_context("rename into place", &git_dir)?;
+        if options.durability.syncs() {
+            durable::sync_dir(root)?;
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                durable::sync_dir(parent)?;
+            }
+        }
+        let store = Store::open(root, options)?;
+        store.write_initial_commit()?;
+        Ok((store, InitOutcome::Created))
+    }
+
+    /// Open the store in `dir`. When a crash left the working tree behind the branch, and no
+    /// writer holds the lock, the lag is repaired (see [`Store::recover`]).
+    ///
+    /// # Errors
+    /// [`Error::NotAStore`] when `dir` holds no gitstate store.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Store, Error> {
+        let root = dir.as_ref().to_path_buf();
+        let git_dir = root.join(".git");
+        let not_a_store = |reason: String| Error::NotAStore {
+            path: root.clone(),
+            reason,
+        };
+        match std::fs::symlink_metadata(&git_dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(not_a_store(".git is not a directory".into())),
+            Err(_) => {
+                return Err(not_a_store(
+                    "no .git directory (create one with init)".into(),
+                ));
+            }
+        }
+        let head = std::fs::read_to_string(git_dir.join("HEAD"))
+            .map_err(|e| not_a_store(format!("cannot read .git/HEAD: {e}")))?;
+        if head.trim() != format!("ref: {}", refs::BRANCH) {
+            return Err(not_a_store(format!(
+                ".git/HEAD must point at {}, found {:?}",
+                refs::BRANCH,
+                head.trim()
+            )));
+        }
+        let repo = gix::open::Options::isolated()
+            .open_path_as_is(true)
+            .open(&git_dir)
+            .map_err(|e| not_a_store(format!("git cannot open it: {e}")))?;
+        if repo.work_tree.is_none() {
+            return Err(not_a_store("the repository is bare".into()));
+        }
+        let store = Store {
+            root,
+            git_dir,
+            repo,
+            options,
+        };
+        store.recover_if_free()?;
+        Ok(store)
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The store's git directory.
+    pub fn git_dir(&self) -> &Path {
+        &self.git_dir
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    pub(crate) fn repo(&self) -> gix::Repository {
+        self.repo.to_thread_local()
+    }
+
+    pub(crate) fn worktree(&self) -> Worktree<'_> {
+        Worktree {
+            root: &self.root,
+            git_dir: &self.git_dir,
+        }
+    }
+
+    /// The commit the branch points at; `None` for an empty repository.
+    ///
+    /// # Errors
+    /// An unreadable ref.
+    pub fn head(&self) -> Result<Option<ObjectId>, Error> {
+        refs::read_branch(&self.repo())
+    }
+
+    /// A consistent read-only view of the current state.
+    ///
+    /// # Errors
+    /// An unreadable ref or commit.
+    pub fn snapshot(&self) -> Result<Snapshot, Error> {
+        let repo = self.repo();
+        let head = refs::read_branch(&repo)?;
+        Snapshot::new(repo, head, None)
+    }
+
+    /// A read-only view at a git revision (`HEAD~2`, a commit id, an abbreviated id, …).
+    ///
+    /// # Errors
+    /// [`Error::Revision`] when `rev` does not resolve to a commit.
+    pub fn snapshot_at(&self, rev: &str) -> Result<Snapshot, Error> {
+        let repo = self.repo();
+        let id = resolve_revision(&repo, rev)?;
+        Snapshot::new(repo, Some(id), Some(rev.to_owned()))
+    }
+
+    /// The current value of a document, deserialized into `T`; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// See [`Snapshot::get`].
+    pub fn get<T, N>(&self, name: N) -> Result<Option<T>, Error>
+    where
+        T: DeserializeOwned,
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        self.snapshot()?.get(name)
+    }
+
+    /// The current value of a document as JSON; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// See [`Snapshot::get_value`].
+    pub fn get_value<N>(&self, name: N) -> Result<Option<Value>, Error>
+    where
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        self.snapshot()?.get_value(name)
+    }
+
+    /// The names of all current documents, sorted.
+    ///
+    /// # Errors
+    /// Unreadable objects.
+    pub fn list(&self) -> Result<Vec<DocName>, Error> {
+        self.snapshot()?.list()
+    }
+
+    /// Start a transaction: staged edits to any number of documents, written as one commit.
+    pub fn transaction(&self) -> Transaction<'_> {
+        Transaction::new(self)
+    }
+
+    /// Store `value` (anything serde can serialize) as document `name`: one commit, or none
+    /// when the stored value is already equal.
+    ///
+    /// # Errors
+    /// Invalid name, a value that does not serialize, [`Error::Locked`], [`Error::Conflict`],
+    /// [`Error::OutsideEdit`], I/O errors.
+    pub fn set<T, N>(&self, name: N, value: &T) -> Result<WriteOutcome, Error>
+    where
+        T: Serialize + ?Sized,
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        let mut tx = self.transaction();
+        tx.set(name, value)?;
+        tx.commit()
+    }
+
+    /// Store a JSON value as document `name`, with an optional commit message.
+    ///
+    /// # Errors
+    /// As [`Store::set`].
+    pub fn set_value<N>(
+        &self,
+        name: N,
+        value: Value,
+        message: Option<&str>,
+    ) -> Result<WriteOutcome, Error>
+    where
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        let mut tx = self.transaction();
+        tx.set_value(name, value)?;
+        if let Some(m) = message {
+            tx.message(m);
+        }
+        tx.commit()
+    }
+
+    /// Delete document `name`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when it does not exist; otherwise as [`Store::set`].
+    pub fn delete<N>(&self, name: N, message: Option<&str>) -> Result<WriteOutcome, Error>
+    where
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        let mut tx = self.transaction();
+        tx.delete(name)?;
+        if let Some(m) = message {
+            tx.message(m);
+        }
+        tx.commit()
+    }
+
+    /// Read-modify-write under the store lock: `f` gets the current value (`None` when the
+    /// document does not exist) and returns the new one. No other writer can interleave, so
+    /// no update is lost. When `f` fails, nothing is written.
+    ///
+    /// # Errors
+    /// [`Error::Callback`] with `f`'s error; otherwise as [`Store::set`].
+    pub fn update_value<N, F, E>(
+        &self,
+        name: N,
+        message: Option<&str>,
+        f: F,
+    ) -> Result<WriteOutcome, Error>
+    where
+        N: TryInto<DocName, Error = InvalidName>,
+        F: FnOnce(Option<Value>) -> Result<Value, E>,
+        E: Into<crate::error::BoxError>,
+    {
+        let name = name.try_into()?;
+        self.write("update", message, |snapshot| {
+            let current = snapshot.get_value(&name)?;
+            let new = f(current).map_err(|e| Error::Callback {
+                name: name.to_string(),
+                source: e.into(),
+            })?;
+            Ok(vec![(name, Change::Put(new))])
+        })
+    }
+
+    /// Typed read-modify-write: `f` gets the current value (`None` when missing) and returns
+    /// the new one.
+    ///
+    /// # Errors
+    /// As [`Store::update_value`], and [`Error::Type`] when the stored value does not fit `T`.
+    pub fn update<T, N, F>(&self, name: N, f: F) -> Result<WriteOutcome, Error>
+    where
+        T: Serialize + DeserializeOwned,
+        N: TryInto<DocName, Error = InvalidName>,
+        F: FnOnce(Option<T>) -> T,
+    {
+        let name = name.try_into()?;
+        self.write("update", None, |snapshot| {
+            let current = snapshot.get::<T, _>(&name)?;
+            let new = to_value(&name, &f(current))?;
+            Ok(vec![(name, Change::Put(new))])
+        })
+    }
+
+    /// Apply an RFC 7396 merge patch to a document (a missing document counts as `null`).
+    ///
+    /// # Errors
+    /// As [`Store::set`].
+    pub fn merge_patch<N>(
+        &self,
+        name: N,
+        merge_patch: &Value,
+        message: Option<&str>,
+    ) -> Result<WriteOutcome, Error>
+    where
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        let name = name.try_into()?;
+        self.write("patch", message, |snapshot| {
+            let current = snapshot.get_value(&name)?.unwrap_or(Value::Null);
+            let new = patch::apply_merge_patch(&current, merge_patch);
+            Ok(vec![(name, Change::Put(new))])
+        })
+    }
+
+    /// Apply an RFC 6902 JSON Patch to an existing document; all operations or none.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Patch`] naming the failing operation; otherwise as
+    /// [`Store::set`].
+    pub fn json_patch<N>(
+        &self,
+        name: N,
+        json_patch: &Value,
+        message: Option<&str>,
+    ) -> Result<WriteOutcome, Error>
+    where
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        let name = name.try_into()?;
+        self.write("patch", message, |snapshot| {
+            let current = snapshot
+                .get_value(&name)?
+                .ok_or_else(|| snapshot.not_found(&name))?;
+            let new =
+                patch::apply_json_patch(&current, json_patch).map_err(|source| Error::Patch {
+                    name: name.to_string(),
+                    source,
+                })?;
+            Ok(vec![(name, Change::Put(new))])
+        })
+    }
+
+    /// Repair what a crash left behind, under the store lock: stale lock files and temporary
+    /// files of crashed writers, and a working tree or index that lags the branch. Returns the
+    /// document files that were rewritten. Files edited outside gitstate are never touched.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when the lock is not free within the timeout; I/O errors.
+    pub fn recover(&self) -> Result<Vec<String>, Error> {
+        let _lock = StoreLock::acquire(&self.git_dir, "recover", self.options.lock_timeout)?;
+        self.recover_locked(&self.repo(), true)
+            .map(|(repaired, _)| repaired)
+    }
+
+    /// Recover on open, but only when no writer holds the lock: readers never wait.
+    fn recover_if_free(&self) -> Result<(), Error> {
+        let repo = self.repo();
+        if !self.needs_recovery(&repo)? {
+            return Ok(());
+        }
+        match StoreLock::acquire(&self.git_dir, "recover", Duration::ZERO) {
+            Ok(_lock) => self.recover_locked(&repo, true).map(|_| ()),
+            Err(Error::Locked { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A cheap check for leftovers of a crash.
+    fn needs_recovery(&self, repo: &gix::Repository) -> Result<bool, Error> {
+        if !self.stale_lock_files().is_empty() || self.has_object_tmp_files()? {
+            return Ok(true);
+        }
+        let wt = self.worktree();
+        let Ok(index) = wt.load_index() else {
+            return Ok(true);
+        };
+        let head = refs::read_branch(repo)?;
+        let files = Snapshot::new(repo.clone(), head, None)?.files()?;
+        Ok(Worktree::index_files(&index) != files)
+    }
+
+    /// Recovery proper; the caller holds the lock. With `full`, also looks for temporary files
+    /// of crashed writers (a directory scan); without, only for stale lock files, which is
+    /// what a write needs before it starts. Returns the repaired paths and the index.
+    pub(crate) fn recover_locked(
+        &self,
+        repo: &gix::Repository,
+        full: bool,
+    ) -> Result<(Vec<String>, gix::index::File), Error> {
+        if full {
+            self.remove_leftovers()?;
+        } else {
+            remove_files(&self.stale_lock_files())?;
+        }
+        let wt = self.worktree();
+        let mut index = wt.load_index().unwrap_or_else(|_| {
+            gix::index::File::from_state(
+                gix::index::State::new(gix::hash::Kind::Sha1),
+                self.git_dir.join("index"),
+            )
+        });
+        let head = refs::read_branch(repo)?;
+        let files = Snapshot::new(repo.clone(), head, None)?.files()?;
+        if Worktree::index_files(&index) == files {
+            return Ok((Vec::new(), index));
+        }
+        if !full {
+            // A lagging index means a crash after the commit point; its temporary document
+            // files may still be around.
+            remove_files(&wt.leftovers()?)?;
+        }
+        let previous = match head {
+            Some(id) => first_parent(repo, id)?,
+            None => None,
+        };
+        let previous_files = Snapshot::new(repo.clone(), previous, None)?.files()?;
+        let repaired = wt.repair(repo, &files, &previous_files, &mut index)?;
+        Ok((repaired, index))
+    }
+
+    fn object_tmp_files(&self) -> Result<Vec<PathBuf>, Error> {
+        let objects = self.git_dir.join("objects");
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&objects).io_context("list directory", &objects)? {
+            let entry = entry.io_context("list directory", &objects)?;
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(crate::objects::TMP_PREFIX))
+            {
+                found.push(entry.path());
+            }
+        }
+        Ok(found)
+    }
+
+    fn has_object_tmp_files(&self) -> Result<bool, Error> {
+        Ok(!self.object_tmp_files()?.is_empty())
+    }
+
+    fn stale_lock_files(&self) -> Vec<PathBuf> {
+        ["index.lock", "refs/heads/main.lock", "HEAD.lock"]
+            .iter()
+            .map(|l| self.git_dir.join(l))
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// Remove stale lock files and temporary files of crashed writers. The caller holds the
+    /// store lock, so none of them can belong to a live gitstate writer.
+    pub(crate) fn remove_leftovers(&self) -> Result<Vec<PathBuf>, Error> {
+        let removed = self.leftovers()?;
+        remove_files(&removed)?;
+        Ok(removed)
+    }
+
+    /// Stale lock files, temporary object files and temporary document files.
+    pub(crate) fn leftovers(&self) -> Result<Vec<PathBuf>, Error> {
+        let mut found = self.stale_lock_files();
+        found.extend(self.object_tmp_files()?);
+        found.extend(self.worktree().leftovers()?);
+        Ok(found)
+    }
+
+    /// The first commit of a new store: the empty state, so that the branch always exists.
+    fn write_initial_commit(&self) -> Result<(), Error> {
+        let _lock = StoreLock::acquire(&self.git_dir, "init", self.options.lock_timeout)?;
+        let repo = self.repo();
+        if refs::read_branch(&repo)?.is_some() {
+            return Ok(());
+        }
+        let objects_dir = self.git_dir.join("objects");
+        let mut writer = ObjectWriter::new(&objects_dir, self.options.durability);
+        // The empty tree is written like any other: git does not invent it for a commit.
+        let tree = writer.write_object(&gix::objs::Tree::empty())?;
+        let text = crate::message::compose(Some("init store"), "init", &[]);
+        let commit = self.commit_object(tree, None, &text, &mut writer)?;
+        writer.finish()?;
+        self.move_branch(&repo, None, commit, &text)
+    }
+}
+
+/// Remove `paths`, tolerating ones already gone.
+fn remove_files(paths: &[PathBuf]) -> Result<(), Error> {
+    for path in paths {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).io_context("remove leftover", path),
+        }
+    }
+    Ok(())
+}
+
+/// Serialize a value for document `name`.
+pub(crate) fn to_value<T: Serialize + ?Sized>(name: &DocName, value: &T) -> Result<Value, Error> {
+    serde_json::to_value(value).map_err(|source| Error::Type {
+        name: name.to_string(),
+        source,
+    })
+}
+
+/// Resolve a revision to a commit id.
+pub(crate) fn resolve_revision(repo: &gix::Repository, rev: &str) -> Result<ObjectId, Error> {
+    let bad = |reason: String| Error::Revision {
+        rev: rev.to_owned(),
+        reason,
+    };
+    if rev.is_empty() || rev.starts_with('-') || rev.chars().any(char::is_control) {
+        return Err(bad("not a revision".into()));
+    }
+    let id = repo.rev_parse_single(rev).map_err(|e| bad(e.to_string()))?;
+    let object = id
+        .object()
+        .map_err(|e| bad(format!("cannot read the object: {e}")))?;
+    let commit = object
+        .peel_to_kind(gix::object::Kind::Commit)
+        .map_err(|_| bad("does not name a commit".into()))?;
+    Ok(commit.id)
+}
+
+/// The first parent of `commit`, if any.
+pub(crate) fn first_parent(
+    repo: &gix::Repository,
+    commit: ObjectId,
+) -> Result<Option<ObjectId>, Error> {
+    let c = repo
+        .find_commit(commit)
+        .git_context(|| format!("read commit {commit}"))?;
+    Ok(c.parent_ids().next().map(|id| id.detach()))
+}
+
+/// Lay out an empty git directory at `git_dir`.
+fn write_skeleton(git_dir: &Path, durability: Durability) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dirs = [
+        "",
+        "objects",
+        "objects/info",
+        "objects/pack",
+        "refs",
+        "refs/heads",
+        "refs/tags",
+        "info",
+        "logs",
+        "logs/refs",
+        "logs/refs/heads",
+    ];
+    for d in dirs {
+        let path = git_dir.join(d);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .io_context("create directory", &path)?;
+    }
+    let files = [
+        ("HEAD", format!("ref: {}\n", refs::BRANCH)),
+        ("config", CONFIG.to_owned()),
+        ("info/exclude", EXCLUDE.to_owned()),
+        (
+            "description",
+            "A gitstate store: JSON state documents, one commit per write.\n".to_owned(),
+        ),
+    ];
+    for (name, content) in files {
+        let path = git_dir.join(name);
+        let tmp = path.with_extension("gitstate-tmp");
+        durable::replace_file(&tmp, &path, content.as_bytes(), 0o600, durability)?;
+    }
+    if durability.syncs() {
+        for d in dirs.iter().rev() {
+            durable::sync_dir(&git_dir.join(d))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! Writes: staged edits, and the write protocol that turns them into exactly one durable
+//! commit.
+//!
+//! The protocol, under the store lock:
+//! 1. remove leftovers of crashed writers and repair a lagging working tree;
+//! 2. stage the edits against the current commit (`update` reads here, under the lock);
+//! 3. refuse documents whose files were edited outside gitstate;
+//! 4. write blobs, trees and the commit as loose objects, each synced before its rename,
+//!    then sync their directories ([`crate::durable`], `objects`);
+//! 5. move the branch by compare-and-swap with git's lock-file protocol, synced (`refs`):
+//!    the commit point;
+//! 6. replace the document files and the index (not synced: a crash here is repaired by 1).
+
+use std::collections::BTreeMap;
+
+use gix::ObjectId;
+use gix::objs::tree::EntryKind;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::canonical;
+use crate::error::{Error, GitContext};
+use crate::identity;
+use crate::lock::StoreLock;
+use crate::message;
+use crate::name::{DocName, InvalidName};
+use crate::objects::ObjectWriter;
+use crate::refs::{self, ReflogEntry};
+use crate::snapshot::Snapshot;
+use crate::store::{Store, to_value};
+use crate::worktree;
+
+/// One staged edit.
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    Put(Value),
+    Delete,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct WriteOutcome {
+    /// The new commit; `None` when every staged value equalled the stored one, so no commit
+    /// was made.
+    pub commit: Option<ObjectId>,
+    /// The documents whose stored value changed.
+    pub changed: Vec<DocName>,
+}
+
+impl WriteOutcome {
+    pub(crate) fn unchanged() -> Self {
+        WriteOutcome {
+            commit: None,
+            changed: Vec::new(),
+        }
+    }
+
+    /// Whether the write made no commit because nothing changed.
+    pub fn is_unchanged(&self) -> bool {
+        self.commit.is_none()
+    }
+}
+
+/// Staged edits to several documents, written as one commit by [`Transaction::commit`].
+///
+/// Nothing is written, and no lock is held, until `commit`. Dropping a transaction discards
+/// it.
+#[must_use = "a transaction writes nothing until commit() is called"]
+pub struct Transaction<'s> {
+    store: &'s Store,
+    edits: BTreeMap<DocName, Change>,
+    message: Option<String>,
+}
+
+impl<'s> Transaction<'s> {
+    pub(crate) fn new(store: &'s Store) -> Self {
+        Transaction {
+            store,
+            edits: BTreeMap::new(),
+            message: None,
+        }
+    }
+
+    /// Stage `value` for document `name` (a later edit of the same name replaces this one).
+    ///
+    /// # Errors
+    /// An invalid name or a value that does not serialize.
+    pub fn set<T, N>(&mut self, name: N, value: &T) -> Result<&mut Self, Error>
+    where
+        T: Serialize + ?Sized,
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        let name = name.try_into()?;
+        let value = to_value(&name, value)?;
+        self.edits.insert(name, Change::Put(value));
+        Ok(self)
+    }
+
+    /// Stage a JSON value for document `name`.
+    ///
+    /// # Errors
+    /// An invalid name.
+    pub fn set_value<N>(&mut self, name: N, value: Value) -> Result<&mut Self, Error>
+    where
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        self.edits.insert(name.try_into()?, Change::Put(value));
+        Ok(self)
+    }
+
+    /// Stage the deletion of document `name`; [`Transaction::commit`] fails with
+    /// [`Error::NotFound`] if it does not exist then.
+    ///
+    /// # Errors
+    /// An invalid name.
+    pub fn delete<N>(&mut self, name: N) -> Result<&mut Self, Error>
+    where
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        self.edits.insert(name.try_into()?, Change::Delete);
+        Ok(self)
+    }
+
+    /// Set the commit message (default: what the operation did, e.g. `set prefs`).
+    pub fn message(&mut self, message: impl Into<String>) -> &mut Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Write all staged edits as one commit, or none when nothing changes.
+    ///
+    /// On return the commit is durable (with [`crate::Durability::Full`]). On a crash before
+    /// it returns, the store holds either all of the edits or none of them.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a deletion of a missing document, [`Error::Locked`],
+    /// [`Error::Conflict`], [`Error::OutsideEdit`], I/O errors. Nothing is written on error.
+    pub fn commit(self) -> Result<WriteOutcome, Error> {
+        let op = match self.edits.len() {
+            1 => match self.edits.values().next() {
+                Some(Change::Delete) => "delete",
+                _ => "set",
+            },
+            _ => "transaction",
+        };
+        let edits = self.edits;
+        self.store.write(op, self.message.as_deref(), move |_| {
+            Ok(edits.into_iter().collect())
+        })
+    }
+}
+
+/// A staged change resolved to bytes and ids.
+struct Resolved {
+    name: DocName,
+    rela: String,
+    bytes: Option<Vec<u8>>,
+    id: Option<ObjectId>,
+}
+
+impl Store {
+    /// The write protocol (see the module docs). `stage` runs under the lock and returns the
+    /// edits, read against the snapshot of the current commit.
+    pub(crate) fn write<F>(
+        &self,
+        op: &str,
+        message: Option<&str>,
+        stage: F,
+    ) -> Result<WriteOutcome, Error>
+    where
+        F: FnOnce(&Snapshot) -> Result<Vec<(DocName, Change)>, Error>,
+    {
+        let _lock = StoreLock::acquire(self.git_dir(), op, self.options().lock_timeout)?;
+        let repo = self.repo();
+        let (_, mut index) = self.recover_locked(&repo, false)?;
+        let head = refs::read_branch(&repo)?;
+        let snapshot = Snapshot::new(repo.clone(), head, None)?;
+        let wt = self.worktree();
+
+        let mut resolved = Vec::new();
+        for (name, change) in stage(&snapshot)? {
+            let rela = name.rela_path();
+            let current = snapshot.blob_id(&rela)?;
+            let (bytes, id) = match change {
+                Change::Put(value) => {
+                    let bytes = canonical::to_canonical_bytes(&value);
+                    let id = worktree::blob_id(&bytes)?;
+                    (Some(bytes), Some(id))
+                }
+                Change::Delete if current.is_none() => return Err(snapshot.not_found(&name)),
+                Change::Delete => (None, None),
+            };
+            wt.check_writable(name.as_str(), &rela, current, &index)?;
+            if id != current {
+                resolved.push(Resolved {
+                    name,
+                    rela,
+                    bytes,
+                    id,
+                });
+            }
+        }
+        if resolved.is_empty() {
+            return Ok(WriteOutcome::unchanged());
+        }
+
+        let objects_dir = self.git_dir().join("objects");
+        let mut writer = ObjectWriter::new(&objects_dir, self.options().durability);
+        let root = match head {
+            Some(commit) => {
+                let tree_id = crate::snapshot::commit_tree(&repo, commit)?;
+                let tree = repo
+                    .find_tree(tree_id)
+                    .git_context(|| format!("read tree {tree_id}"))?;
+                let decoded = tree
+                    .decode()
+                    .git_context(|| format!("decode tree {tree_id}"))?;
+                gix::objs::Tree::from(decoded)
+            }
+            None => gix::objs::Tree::empty(),
+        };
+        let mut editor = gix::objs::tree::Editor::new(root, &repo.objects, gix::hash::Kind::Sha1);
+        for r in &resolved {
+            let path = r.rela.split('/');
+            match &r.bytes {
+                Some(bytes) => {
+                    let id = writer.write_raw(gix::objs::Kind::Blob, bytes)?;
+                    editor
+                        .upsert(path, EntryKind::Blob, id)
+                        .git_context(|| format!("add {} to the tree", r.rela))?;
+                }
+                None => {
+                    editor
+                        .remove(path)
+                        .git_context(|| format!("remove {} from the tree", r.rela))?;
+                }
+            }
+        }
+        let tree = editor.write(|tree| writer.write_object(tree))?;
+        let names: Vec<DocName> = resolved.iter().map(|r| r.name.clone()).collect();
+        let text = message::compose(message, op, &names);
+        let commit = self.commit_object(tree, head, &text, &mut writer)?;
+        writer.finish()?;
+        self.move_branch(&repo, head, commit, &text)?;
+
+        let changes: Vec<(String, Option<&[u8]>, Option<ObjectId>)> = resolved
+            .iter()
+            .map(|r| (r.rela.clone(), r.bytes.as_deref(), r.id))
+            .collect();
+        wt.apply(&changes, &mut index)?;
+        Ok(WriteOutcome {
+            commit: Some(commit),
+            changed: names,
+        })
+    }
+
+    /// Encode and write a commit object.
+    pub(crate) fn commit_object(
+        &self,
+        tree: ObjectId,
+        parent: Option<ObjectId>,
+        text: &str,
+        writer: &mut ObjectWriter<'_>,
+    ) -> Result<ObjectId, Error> {
+        let repo = self.repo();
+        let who = identity::resolve(self.options().author.as_deref(), &repo)?;
+        let time = identity::commit_time(self.options().commit_time)?;
+        let signature = identity::signature(&who, time);
+        let commit = gix::objs::Commit {
+            tree,
+            parents: parent.into_iter().collect(),
+            author: signature.clone(),
+            committer: signature,
+            encoding: None,
+            message: text.into(),
+            extra_headers: Vec::new(),
+        };
+        writer.write_object(&commit)
+    }
+
+    /// Move the branch from `expected` to `new`, recording `text`'s summary in the reflog.
+    pub(crate) fn move_branch(
+        &self,
+        repo: &gix::Repository,
+        expected: Option<ObjectId>,
+        new: ObjectId,
+        text: &str,
+    ) -> Result<(), Error> {
+        let who = identity::resolve(self.options().author.as_deref(), repo)?;
+        let time = identity::commit_time(self.options().commit_time)?;
+        let identity = format!("{} <{}>", who.0, who.1);
+        let summary = format!("commit: {}", text.lines().next().unwrap_or_default());
+        refs::move_branch(
+            repo,
+            expected,
+            new,
+            &ReflogEntry {
+                identity: &identity,
+                time,
+                message: &summary,
+            },
+            self.options().durability,
+        )
+    }
+}

@@ -1,0 +1,366 @@
+//! The working tree and git index: writing document files after a commit, detecting edits
+//! made outside gitstate, and repairing the lag a crash can leave.
+//!
+//! The working tree is a convenience view of HEAD; the branch is the truth. A write moves the
+//! branch first, then replaces the document files (atomically, unsynced), then rewrites the
+//! index. After a crash the files may therefore hold the previous committed version: that lag
+//! is repaired under the store lock. A file with any other content is an edit made outside
+//! gitstate and is never overwritten.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use gix::ObjectId;
+use gix::bstr::{BStr, ByteSlice};
+use gix::index::entry::{Flags, Mode, Stat};
+
+use crate::durable::{self, Durability};
+use crate::error::{Error, GitContext, IoContext};
+
+/// Suffix of the temporary file a document is written to before it is renamed into place.
+pub(crate) const TMP_SUFFIX: &str = ".gitstate-tmp";
+
+/// What the working tree holds at a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FileState {
+    Missing,
+    /// A regular file with this blob id.
+    Blob(ObjectId),
+    /// A directory, symlink or other non-file.
+    NotAFile,
+}
+
+/// Paths (relative, `/`-separated) to the blob ids of a tree, recursively.
+pub(crate) type Files = BTreeMap<String, ObjectId>;
+
+/// The working tree of a store.
+pub(crate) struct Worktree<'a> {
+    pub(crate) root: &'a Path,
+    pub(crate) git_dir: &'a Path,
+}
+
+/// How a file relates to HEAD and to what gitstate last wrote there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// The file is missing although HEAD has it (path relative to the store).
+    Missing(String),
+    /// The file holds content neither in HEAD nor last written by gitstate.
+    Modified(String),
+    /// A file at a path HEAD does not have, that gitstate did not write.
+    Untracked(String),
+}
+
+impl Worktree<'_> {
+    fn index_path(&self) -> PathBuf {
+        self.git_dir.join("index")
+    }
+
+    /// Load the index, or an empty one when there is none.
+    pub(crate) fn load_index(&self) -> Result<gix::index::File, Error> {
+        let path = self.index_path();
+        gix::index::File::at_or_default(
+            &path,
+            gix::hash::Kind::Sha1,
+            false,
+            gix::index::decode::Options::default(),
+        )
+        .git_context(|| format!("read index {}", path.display()))
+    }
+
+    /// The index's entries as a map.
+    pub(crate) fn index_files(index: &gix::index::File) -> Files {
+        let backing = index.path_backing();
+        index
+            .entries()
+            .iter()
+            .map(|e| (e.path_in(backing).to_str_lossy().into_owned(), e.id))
+            .collect()
+    }
+
+    fn abs(&self, rela: &str) -> PathBuf {
+        self.root.join(rela)
+    }
+
+    /// What the working tree holds at `rela`, using the index's stat data to avoid hashing a
+    /// file that has not changed since gitstate wrote it.
+    pub(crate) fn file_state(
+        &self,
+        rela: &str,
+        index: &gix::index::File,
+    ) -> Result<FileState, Error> {
+        let path = self.abs(rela);
+        let meta = match gix::index::fs::Metadata::from_path_no_follow(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
+                // ENOTDIR: a parent is a file; the document file cannot exist.
+                return Ok(FileState::Missing);
+            }
+            Err(e) => return Err(e).io_context("inspect", &path),
+        };
+        if !meta.is_file() {
+            return Ok(FileState::NotAFile);
+        }
+        if let Some(entry) = index.entry_by_path(BStr::new(rela.as_bytes()))
+            && let Ok(stat) = Stat::from_fs(&meta)
+            && entry.stat.matches(&stat, stat_options())
+            && !is_racy(&entry.stat, index)
+        {
+            return Ok(FileState::Blob(entry.id));
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(FileState::Missing),
+            Err(e) => return Err(e).io_context("read", &path),
+        };
+        Ok(FileState::Blob(blob_id(&bytes)?))
+    }
+
+    /// Refuse to write `rela` when its file holds an edit made outside gitstate.
+    ///
+    /// `head` is the blob at HEAD; `previous` the blob gitstate may have left there before a
+    /// crash (the index's entry), which counts as lag, not as an edit.
+    pub(crate) fn check_writable(
+        &self,
+        name: &str,
+        rela: &str,
+        head: Option<ObjectId>,
+        index: &gix::index::File,
+    ) -> Result<(), Error> {
+        let indexed = index
+            .entry_by_path(BStr::new(rela.as_bytes()))
+            .map(|e| e.id);
+        match self.file_state(rela, index)? {
+            FileState::Missing => Ok(()),
+            FileState::Blob(id) if Some(id) == head || Some(id) == indexed => Ok(()),
+            FileState::Blob(_) => Err(Error::OutsideEdit {
+                name: name.to_owned(),
+                path: self.abs(rela),
+            }),
+            FileState::NotAFile => Err(Error::Unsafe {
+                path: self.abs(rela),
+                reason: "is not a regular file",
+            }),
+        }
+    }
+
+    /// Write or delete the files for `changes` (path → new content, `None` to delete) and record
+    /// them in the index. Called after the branch moved; nothing here is synced.
+    pub(crate) fn apply(
+        &self,
+        changes: &[(String, Option<&[u8]>, Option<ObjectId>)],
+        index: &mut gix::index::File,
+    ) -> Result<(), Error> {
+        let mut new_entries = Vec::new();
+        for (rela, bytes, id) in changes {
+            match (bytes, id) {
+                (Some(bytes), Some(id)) => {
+                    let stat = self.write_file(rela, bytes)?;
+                    new_entries.push((rela.as_str(), *id, stat));
+                }
+                _ => self.remove_file(rela)?,
+            }
+        }
+        let touched: BTreeSet<&str> = changes.iter().map(|(r, _, _)| r.as_str()).collect();
+        index.remove_entries(|_, path, _| touched.contains(path.to_str_lossy().as_ref()));
+        for (rela, id, stat) in new_entries {
+            index.dangerously_push_entry(stat, id, Flags::empty(), Mode::FILE, rela.into());
+        }
+        self.write_index(index)
+    }
+
+    fn write_index(&self, index: &mut gix::index::File) -> Result<(), Error> {
+        index.sort_entries();
+        index.remove_tree();
+        index
+            .write(gix::index::write::Options::default())
+            .git_context(|| format!("write index {}", self.index_path().display()))
+    }
+
+    fn write_file(&self, rela: &str, bytes: &[u8]) -> Result<Stat, Error> {
+        let (dir, base) = rela.rsplit_once('/').unwrap_or(("", rela));
+        durable::create_dirs_below(self.root, dir)?;
+        let dest = self.abs(rela);
+        let tmp = dest.with_file_name(format!(".{base}{TMP_SUFFIX}"));
+        durable::replace_file(&tmp, &dest, bytes, 0o600, Durability::Fast)?;
+        let meta =
+            gix::index::fs::Metadata::from_path_no_follow(&dest).io_context("inspect", &dest)?;
+        Ok(Stat::from_fs(&meta).unwrap_or_default())
+    }
+
+    fn remove_file(&self, rela: &str) -> Result<(), Error> {
+        let path = self.abs(rela);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e).io_context("remove", &path),
+        }
+        // Remove directories left empty, up to the root; a non-empty one stops the walk.
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == self.root || std::fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
+    }
+
+    /// Bring the working tree and index to HEAD after a crash: files that are missing or still
+    /// hold what gitstate last wrote there (or the previous commit's version) are rewritten
+    /// from HEAD; anything else is an outside edit and left alone. Returns the paths repaired.
+    pub(crate) fn repair(
+        &self,
+        repo: &gix::Repository,
+        head: &Files,
+        previous: &Files,
+        index: &mut gix::index::File,
+    ) -> Result<Vec<String>, Error> {
+        let indexed = Self::index_files(index);
+        let paths: BTreeSet<&String> = head.keys().chain(indexed.keys()).collect();
+        let mut repaired = Vec::new();
+        let mut entries = Vec::new();
+        for rela in paths {
+            let want = head.get(rela).copied();
+            let stale =
+                |id: ObjectId| indexed.get(rela) == Some(&id) || previous.get(rela) == Some(&id);
+            let state = self.file_state(rela, index)?;
+            match (want, state) {
+                (Some(want), FileState::Blob(id)) if id == want => {
+                    entries.push((rela.clone(), want, self.stat(rela)?));
+                }
+                (Some(want), FileState::Missing) => {
+                    entries.push((rela.clone(), want, self.restore(repo, rela, want)?));
+                    repaired.push(rela.clone());
+                }
+                (Some(want), FileState::Blob(id)) if stale(id) => {
+                    entries.push((rela.clone(), want, self.restore(repo, rela, want)?));
+                    repaired.push(rela.clone());
+                }
+                (Some(want), _) => {
+                    // An outside edit: keep the file, index HEAD's blob so git shows the edit.
+                    entries.push((rela.clone(), want, Stat::default()));
+                }
+                (None, FileState::Blob(id)) if stale(id) => {
+                    self.remove_file(rela)?;
+                    repaired.push(rela.clone());
+                }
+                (None, _) => {}
+            }
+        }
+        let mut state = gix::index::State::new(gix::hash::Kind::Sha1);
+        for (rela, id, stat) in &entries {
+            state.dangerously_push_entry(
+                *stat,
+                *id,
+                Flags::empty(),
+                Mode::FILE,
+                rela.as_str().into(),
+            );
+        }
+        *index = gix::index::File::from_state(state, self.index_path());
+        self.write_index(index)?;
+        Ok(repaired)
+    }
+
+    fn stat(&self, rela: &str) -> Result<Stat, Error> {
+        let path = self.abs(rela);
+        let meta =
+            gix::index::fs::Metadata::from_path_no_follow(&path).io_context("inspect", &path)?;
+        Ok(Stat::from_fs(&meta).unwrap_or_default())
+    }
+
+    fn restore(&self, repo: &gix::Repository, rela: &str, id: ObjectId) -> Result<Stat, Error> {
+        let blob = repo
+            .find_blob(id)
+            .git_context(|| format!("read blob {id} for {rela}"))?;
+        self.write_file(rela, &blob.data)
+    }
+
+    /// Compare the working tree with HEAD: missing, modified and untracked document files.
+    pub(crate) fn drift(
+        &self,
+        head: &Files,
+        index: &gix::index::File,
+    ) -> Result<Vec<Drift>, Error> {
+        let mut drift = Vec::new();
+        for (rela, want) in head {
+            match self.file_state(rela, index)? {
+                FileState::Blob(id) if id == *want => {}
+                FileState::Missing => drift.push(Drift::Missing(rela.clone())),
+                _ => drift.push(Drift::Modified(rela.clone())),
+            }
+        }
+        let mut found = Vec::new();
+        self.walk(self.root, "", &mut found, &mut |_| {})?;
+        for rela in found {
+            if !head.contains_key(&rela) {
+                drift.push(Drift::Untracked(rela));
+            }
+        }
+        Ok(drift)
+    }
+
+    /// Temporary files left by a crashed writer in the working tree.
+    pub(crate) fn leftovers(&self) -> Result<Vec<PathBuf>, Error> {
+        let mut left = Vec::new();
+        self.walk(self.root, "", &mut Vec::new(), &mut |p| left.push(p))?;
+        Ok(left)
+    }
+
+    /// Visit the working tree below `dir` (skipping `.git`): regular files go to `files`
+    /// (relative paths), temporary files to `on_tmp`.
+    fn walk(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        files: &mut Vec<String>,
+        on_tmp: &mut dyn FnMut(PathBuf),
+    ) -> Result<(), Error> {
+        let entries = std::fs::read_dir(dir).io_context("list directory", dir)?;
+        for entry in entries {
+            let entry = entry.io_context("list directory", dir)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                files.push(format!("{prefix}{}", name.to_string_lossy()));
+                continue;
+            };
+            if prefix.is_empty() && name == ".git" {
+                continue;
+            }
+            let rela = format!("{prefix}{name}");
+            let file_type = entry.file_type().io_context("inspect", entry.path())?;
+            if name.starts_with('.') && name.ends_with(TMP_SUFFIX) && file_type.is_file() {
+                on_tmp(entry.path());
+            } else if file_type.is_dir() {
+                self.walk(&entry.path(), &format!("{rela}/"), files, on_tmp)?;
+            } else {
+                files.push(rela);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The id git gives `bytes` as a blob.
+pub(crate) fn blob_id(bytes: &[u8]) -> Result<ObjectId, Error> {
+    gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes)
+        .git_context(|| "hash blob".to_owned())
+}
+
+fn stat_options() -> gix::index::entry::stat::Options {
+    gix::index::entry::stat::Options {
+        trust_ctime: true,
+        check_stat: true,
+        use_nsec: true,
+        use_stdev: false,
+    }
+}
+
+/// Whether a file's stat may not tell a change apart (modified in the same instant the index
+/// was written), as git's "racy git" rule.
+fn is_racy(stat: &Stat, index: &gix::index::File) -> bool {
+    let ts = index.timestamp();
+    let secs = i64::from(stat.mtime.secs);
+    ts.unix_seconds() < secs || (ts.unix_seconds() == secs && ts.nanoseconds() <= stat.mtime.nsecs)
+}
