@@ -1,1 +1,8 @@
+//! The one test binary of the end-to-end crate: every `test_*.rs` is a module here, so that
+//! linking happens once.
 
+mod test_cli;
+mod test_concurrency;
+mod test_conformance;
+mod test_crash;
+mod test_library;

@@ -1,1 +1,142 @@
+//! Helpers for the end-to-end tests: temporary stores, running the CLI and git, checking that
+//! a store is ordinary, healthy git.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Fixed identity and time for reproducible commits; the user's git config is never read.
+pub const TEST_TIME: &str = "1795770000";
+
+/// A temporary store directory (not yet initialised) that is removed on drop.
+pub struct TempStore {
+    _dir: tempfile::TempDir,
+    /// The store's path.
+    pub path: PathBuf,
+}
+
+impl TempStore {
+    /// A fresh path for a store, inside a new temporary directory.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("create temp dir");
+        let path = dir.path().join("store");
+        TempStore { _dir: dir, path }
+    }
+
+    /// A fresh, initialised store.
+    pub fn init() -> Self {
+        let s = Self::new();
+        gitstate::Store::init(&s.path, gitstate::Options::default()).expect("init store");
+        s
+    }
+
+    /// Open it through the library.
+    pub fn open(&self) -> gitstate::Store {
+        gitstate::Store::open(&self.path, gitstate::Options::default()).expect("open store")
+    }
+}
+
+impl Default for TempStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The result of a command.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// A command for the CLI binary `exe` on store `store`, isolated from the user's environment.
+pub fn cli(exe: &str, store: &Path) -> Command {
+    let mut c = Command::new(exe);
+    c.env_remove("GITSTATE_DIR")
+        .env_remove("GITSTATE_AUTHOR")
+        .env_remove("GITSTATE_DURABILITY")
+        .env("GITSTATE_COMMIT_TIME", TEST_TIME)
+        .arg("--store")
+        .arg(store);
+    c
+}
+
+/// Run `cmd` with `stdin` as input.
+pub fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> Run {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut pipe = child.stdin.take().expect("stdin piped");
+    let input = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("stdin writer");
+    out.into()
+}
+
+/// Run `cmd` with empty stdin.
+pub fn run(cmd: Command) -> Run {
+    run_with_stdin(cmd, b"")
+}
+
+/// Run plain `git -C store ARGS…`, isolated from the user's config.
+pub fn git(store: &Path, args: &[&str]) -> Run {
+    let mut c = Command::new("git");
+    c.arg("-C")
+        .arg(store)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "plain git")
+        .env("GIT_AUTHOR_EMAIL", "git@example.invalid")
+        .env("GIT_COMMITTER_NAME", "plain git")
+        .env("GIT_COMMITTER_EMAIL", "git@example.invalid");
+    run(c)
+}
+
+/// Assert that `store` is ordinary, healthy git: `status --porcelain` prints nothing and
+/// `fsck --strict` is clean.
+pub fn assert_git_clean(store: &Path) {
+    let status = git(store, &["status", "--porcelain"]);
+    assert_eq!(status.code, 0, "git status failed: {}", status.stderr);
+    assert_eq!(status.stdout, "", "git status not clean in {}", store.display());
+    let fsck = git(store, &["fsck", "--strict", "--no-progress"]);
+    assert_eq!(fsck.code, 0, "git fsck failed: {}{}", fsck.stdout, fsck.stderr);
+    assert!(
+        !fsck.stdout.contains("error") && !fsck.stderr.contains("error"),
+        "fsck reported: {}{}",
+        fsck.stdout,
+        fsck.stderr
+    );
+}
+
+/// Number of commits on the branch.
+pub fn commit_count(store: &Path) -> usize {
+    let r = git(store, &["rev-list", "--count", "main"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.stdout.trim().parse().expect("a count")
+}
+
+/// The branch's commit id.
+pub fn head(store: &Path) -> String {
+    let r = git(store, &["rev-parse", "main"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.stdout.trim().to_owned()
+}

@@ -39,7 +39,6 @@ pub(crate) enum Change {
 
 /// What a write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
 pub struct WriteOutcome {
     /// The new commit; `None` when every staged value equalled the stored one, so no commit
     /// was made.

@@ -1,0 +1,53 @@
+//! Test driver: writes through the library and prints each acknowledged write.
+//!
+//! `gitstate-writer STORE set-loop NAME START COUNT [fast]`: sets NAME to {"n": i} for i in
+//! START..START+COUNT, printing `ack i` after each write returns.
+//! `gitstate-writer STORE incr NAME COUNT`: COUNT read-modify-write increments of a counter.
+
+use std::io::Write;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Err(e) = run(&args) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let usage = "usage: gitstate-writer STORE (set-loop NAME START COUNT [fast] | incr NAME COUNT)";
+    let arg = |i: usize| args.get(i).map(String::as_str).ok_or(usage);
+    let fast = args.iter().any(|a| a == "fast");
+    let durability = if fast {
+        gitstate::Durability::Fast
+    } else {
+        gitstate::Durability::Full
+    };
+    let options = gitstate::Options::default()
+        .durability(durability)
+        .lock_timeout(std::time::Duration::from_secs(60));
+    let store = gitstate::Store::open(arg(1)?, options)?;
+    let mut out = std::io::stdout().lock();
+    match arg(2)? {
+        "set-loop" => {
+            let name = arg(3)?;
+            let start: u64 = arg(4)?.parse()?;
+            let count: u64 = arg(5)?.parse()?;
+            for i in start..start + count {
+                let pad = "x".repeat((i % 7) as usize * 100);
+                let outcome = store.set(name, &serde_json::json!({ "n": i, "pad": pad }))?;
+                writeln!(out, "ack {i} {}", outcome.commit.map(|c| c.to_string()).unwrap_or_default())?;
+                out.flush()?;
+            }
+        }
+        "incr" => {
+            let name = arg(3)?;
+            let count: u64 = arg(4)?.parse()?;
+            for _ in 0..count {
+                store.update(name, |n: Option<u64>| n.unwrap_or(0) + 1)?;
+            }
+        }
+        _ => return Err(usage.into()),
+    }
+    Ok(())
+}
