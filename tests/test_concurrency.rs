@@ -1,0 +1,57 @@
+//! Many processes writing one store: no lost update, one commit per write, clean git.
+
+use std::process::Command;
+
+use gitstate_tests::{TempStore, assert_git_clean, cli, commit_count, run};
+
+const WRITER: &str = env!("CARGO_BIN_EXE_gitstate-writer");
+const EXE: &str = env!("CARGO_BIN_EXE_gitstate-e2e");
+
+#[test]
+fn four_processes_times_fifty_updates_lose_nothing() {
+    let store = TempStore::init();
+    let before = commit_count(&store.path);
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(WRITER)
+                .arg(&store.path)
+                .args(["incr", "counter", "50"])
+                .spawn()
+                .expect("spawn writer")
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().expect("wait").success(), "a writer failed");
+    }
+    let value: Option<u64> = store.open().get("counter").expect("read");
+    assert_eq!(value, Some(200));
+    assert_eq!(commit_count(&store.path) - before, 200);
+    assert_git_clean(&store.path);
+}
+
+#[test]
+fn cli_update_from_several_processes_loses_nothing() {
+    let store = TempStore::init();
+    let before = commit_count(&store.path);
+    let script = r#"read x; [ "$x" = null ] && x=0; echo $((x+1))"#;
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let path = store.path.clone();
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    let mut c = cli(EXE, &path);
+                    c.args(["update", "counter", "--", "sh", "-c", script]);
+                    let r = run(c);
+                    assert_eq!(r.code, 0, "update failed: {}", r.stderr);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let value: Option<u64> = store.open().get("counter").expect("read");
+    assert_eq!(value, Some(40));
+    assert_eq!(commit_count(&store.path) - before, 40);
+    assert_git_clean(&store.path);
+}

@@ -1,0 +1,137 @@
+//! Crash consistency with real processes: a writer is killed with SIGKILL at a random moment,
+//! again and again, and every time the store must come back at the last acknowledged write or
+//! the one in flight, with a working tree equal to HEAD, clean fsck, and a working next write.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gitstate_tests::{TempStore, assert_git_clean, git};
+
+const WRITER: &str = env!("CARGO_BIN_EXE_gitstate-writer");
+
+/// A small deterministic generator, so a failing round can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
+fn rounds() -> u64 {
+    std::env::var("GITSTATE_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200)
+}
+
+#[test]
+fn sigkill_at_random_moments_never_loses_an_acknowledged_write() {
+    let store = TempStore::init();
+    let mut rng = Lcg(0x5eed);
+    let mut next_value: u64 = 0;
+    let mut kills_mid_run = 0;
+    for round in 0..rounds() {
+        let mut child = Command::new(WRITER)
+            .arg(&store.path)
+            .args(["set-loop", "doc", &next_value.to_string(), "1000000"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn writer");
+        let acks = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let reader = {
+            let acks = Arc::clone(&acks);
+            let stdout = child.stdout.take().expect("stdout piped");
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    let n = line
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|n| n.parse().ok())
+                        .expect("ack line");
+                    acks.lock().expect("lock").push(n);
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_micros(rng.next() % 40_000));
+        child.kill().expect("SIGKILL the writer");
+        let status = child.wait().expect("wait");
+        reader.join().expect("reader");
+        let acks = acks.lock().expect("lock").clone();
+        if status.code().is_some() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(
+                &mut child.stderr.take().expect("stderr piped"),
+                &mut err,
+            )
+            .expect("read stderr");
+            panic!("round {round}: writer exited on its own ({status}): {err}");
+        }
+        if !acks.is_empty() {
+            kills_mid_run += 1;
+        }
+        // Acknowledged writes are consecutive from next_value.
+        for (i, n) in acks.iter().enumerate() {
+            assert_eq!(*n, next_value + i as u64, "round {round}: acks out of order");
+        }
+
+        // Opening repairs what the crash left.
+        let opened = store.open();
+        let value: Option<serde_json::Value> = opened.get_value("doc").expect("read doc");
+        let stored = value.as_ref().and_then(|v| v["n"].as_u64());
+        let last_ack = acks.last().copied();
+        let allowed_in_flight = last_ack.map_or(next_value, |a| a + 1);
+        match (stored, last_ack) {
+            (Some(s), Some(a)) => assert!(
+                s == a || s == allowed_in_flight,
+                "round {round}: stored {s}, last acknowledged {a}"
+            ),
+            (Some(s), None) => assert!(
+                next_value == 0 && s == 0 || s + 1 == next_value || s == next_value,
+                "round {round}: stored {s}, nothing acknowledged, started at {next_value}"
+            ),
+            (None, Some(a)) => panic!("round {round}: acknowledged {a} but the document is gone"),
+            (None, None) => assert!(
+                next_value == 0,
+                "round {round}: document lost before any write of this round"
+            ),
+        }
+
+        // The working tree equals HEAD, the repository is clean git, and no leftovers remain.
+        let status = opened.status().expect("status");
+        assert!(status.drift.is_empty(), "round {round}: drift {:?}", status.drift);
+        assert!(
+            status.leftovers.is_empty(),
+            "round {round}: leftovers {:?}",
+            status.leftovers
+        );
+        if round % 10 == 0 || round + 1 == rounds() {
+            assert_git_clean(&store.path);
+        } else {
+            let s = git(&store.path, &["status", "--porcelain"]);
+            assert_eq!(s.stdout, "", "round {round}: git status not clean");
+        }
+        assert!(opened.verify().expect("verify").is_empty(), "round {round}: verify");
+
+        // The next write succeeds.
+        next_value = stored.map_or(0, |s| s + 1);
+        let outcome = opened
+            .set("doc", &serde_json::json!({ "n": next_value, "pad": "" }))
+            .expect("write after crash");
+        assert!(outcome.commit.is_some());
+        next_value += 1;
+    }
+    assert!(
+        kills_mid_run > rounds() / 2,
+        "the writer was killed mid-run in only {kills_mid_run} of {} rounds: the test is not exercising crashes",
+        rounds()
+    );
+}

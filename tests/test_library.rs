@@ -1,0 +1,313 @@
+//! The library API end to end: typed access, transactions, snapshots, locking, recovery and
+//! the refusal to touch edits made outside gitstate.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use gitstate::{Durability, Error, Options, Store};
+use gitstate_tests::{TempStore, assert_git_clean, cli, commit_count, git, head};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+const EXE: &str = env!("CARGO_BIN_EXE_gitstate-e2e");
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Clone)]
+struct Prefs {
+    theme: String,
+    volume: u8,
+}
+
+#[test]
+fn typed_set_get_and_one_commit_per_change() {
+    let s = TempStore::init();
+    let store = s.open();
+    let before = commit_count(&s.path);
+    let p = Prefs {
+        theme: "dark".into(),
+        volume: 7,
+    };
+    let out = store.set("user/prefs", &p).expect("set");
+    assert!(out.commit.is_some());
+    assert_eq!(store.get::<Prefs, _>("user/prefs").expect("get"), Some(p.clone()));
+    // Equal value: no commit.
+    let again = store.set("user/prefs", &p).expect("set again");
+    assert!(again.is_unchanged());
+    assert_eq!(commit_count(&s.path), before + 1);
+    // The file is canonical JSON in the working tree.
+    let text = std::fs::read_to_string(s.path.join("user/prefs.json")).expect("file");
+    assert_eq!(text, "{\n  \"theme\": \"dark\",\n  \"volume\": 7\n}\n");
+    // Wrong type is a typed error, not a panic.
+    assert!(matches!(
+        store.get::<Vec<u8>, _>("user/prefs"),
+        Err(Error::Type { .. })
+    ));
+    assert_git_clean(&s.path);
+}
+
+#[test]
+fn transaction_writes_many_documents_in_one_commit() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("a", &1).expect("set a");
+    store.set("gone", &2).expect("set gone");
+    let before = commit_count(&s.path);
+    let mut tx = store.transaction();
+    tx.set("a", &10).expect("stage");
+    tx.set("x/y/z", &json!({"k": [1, 2]})).expect("stage");
+    tx.delete("gone").expect("stage");
+    tx.message("reorganise");
+    let out = tx.commit().expect("commit");
+    assert_eq!(out.changed.len(), 3);
+    assert_eq!(commit_count(&s.path), before + 1);
+    let snap = store.snapshot().expect("snapshot");
+    let names: Vec<String> = snap
+        .list()
+        .expect("list")
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(names, ["a", "x/y/z"]);
+    assert!(!s.path.join("gone.json").exists());
+    let log = store.log(&Default::default()).expect("log");
+    assert_eq!(log[0].op, "transaction");
+    assert_eq!(log[0].message, "reorganise");
+    assert_eq!(log[0].names, ["a", "gone", "x/y/z"]);
+    // A transaction that fails stages nothing: deleting a missing document.
+    let mut tx = store.transaction();
+    tx.set("a", &11).expect("stage");
+    tx.delete("missing").expect("stage");
+    assert!(matches!(tx.commit(), Err(Error::NotFound { .. })));
+    assert_eq!(store.get::<u32, _>("a").expect("get"), Some(10));
+    assert_eq!(commit_count(&s.path), before + 1);
+    assert_git_clean(&s.path);
+}
+
+#[test]
+fn snapshots_read_past_revisions() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("n", &1).expect("set");
+    let first = head(&s.path);
+    store.set("n", &2).expect("set");
+    assert_eq!(store.snapshot_at(&first).expect("at").get::<u32, _>("n").expect("get"), Some(1));
+    assert_eq!(store.snapshot_at("HEAD~1").expect("at").get::<u32, _>("n").expect("get"), Some(1));
+    assert_eq!(store.snapshot_at(&first[..8]).expect("at").get::<u32, _>("n").expect("get"), Some(1));
+    assert!(matches!(store.snapshot_at("no-such-rev"), Err(Error::Revision { .. })));
+    assert!(matches!(store.snapshot_at("HEAD~99"), Err(Error::Revision { .. })));
+}
+
+#[test]
+fn update_callback_failure_writes_nothing() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("n", &1).expect("set");
+    let before = commit_count(&s.path);
+    let r = store.update_value("n", None, |_| Err::<serde_json::Value, _>("refused"));
+    assert!(matches!(r, Err(Error::Callback { .. })), "{r:?}");
+    assert_eq!(commit_count(&s.path), before);
+}
+
+#[test]
+fn numbers_survive_read_modify_write_exactly() {
+    let s = TempStore::init();
+    let store = s.open();
+    let doc = gitstate::parse_json(br#"{"x": 7.718846888376968888, "big": 123456789012345678901234567890, "n": 1}"#)
+        .expect("parse");
+    store.set_value("nums", doc, None).expect("set");
+    store
+        .update_value("nums", None, |v| {
+            let mut v = v.expect("exists");
+            v["n"] = json!(2);
+            Ok::<_, std::convert::Infallible>(v)
+        })
+        .expect("update");
+    let text = std::fs::read_to_string(s.path.join("nums.json")).expect("read");
+    assert!(text.contains("7.718846888376968888"), "{text}");
+    assert!(text.contains("123456789012345678901234567890"), "{text}");
+}
+
+#[test]
+fn a_blocked_writer_times_out_naming_the_holder() {
+    let s = TempStore::init();
+    // A CLI update whose command sleeps holds the lock meanwhile.
+    let mut holder = cli(EXE, &s.path);
+    holder.args(["update", "slow", "--", "sh", "-c", "sleep 3; echo 1"]);
+    let mut child = holder.stdout(Stdio::null()).spawn().expect("spawn holder");
+    // Wait until the holder has the lock.
+    let store = Store::open(&s.path, Options::default().lock_timeout(Duration::from_millis(300)))
+        .expect("open");
+    let mut err = None;
+    for _ in 0..100 {
+        match store.set("other", &1) {
+            Err(e @ Error::Locked { .. }) => {
+                err = Some(e);
+                break;
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    let err = err.expect("the lock was never seen held");
+    let Error::Locked { holder, waited } = &err else {
+        unreachable!()
+    };
+    let holder = holder.as_ref().expect("holder recorded");
+    assert_eq!(holder.pid, child.id());
+    assert_eq!(holder.op, "update");
+    assert!(*waited >= Duration::from_millis(300));
+    assert!(err.to_string().contains(&format!("pid {}", child.id())), "{err}");
+    assert!(child.wait().expect("wait").success());
+    // Once free, the write goes through.
+    store.set("other", &1).expect("set after release");
+}
+
+#[test]
+fn killed_lock_holder_frees_the_lock_at_once() {
+    let s = TempStore::init();
+    let mut holder = cli(EXE, &s.path);
+    holder.args(["update", "slow", "--", "sh", "-c", "sleep 30; echo 1"]);
+    let mut child = holder.stdout(Stdio::null()).spawn().expect("spawn holder");
+    let store = s.open();
+    for _ in 0..200 {
+        if matches!(store.status().expect("status").lock, gitstate::LockState::Held(_)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(matches!(store.status().expect("status").lock, gitstate::LockState::Held(Some(_))));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    // The sleeping grandchild keeps running, but the lock died with its holder.
+    let quick = Store::open(&s.path, Options::default().lock_timeout(Duration::from_millis(500)))
+        .expect("open");
+    quick.set("x", &1).expect("lock is free after the holder died");
+}
+
+#[test]
+fn outside_edits_are_never_overwritten() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("doc", &json!({"v": 1})).expect("set");
+    let before = commit_count(&s.path);
+    std::fs::write(s.path.join("doc.json"), "{\"v\": \"by hand\"}\n").expect("edit");
+    let err = store.set("doc", &json!({"v": 2})).expect_err("must refuse");
+    assert!(matches!(err, Error::OutsideEdit { .. }), "{err}");
+    assert!(err.to_string().contains("doc"));
+    assert_eq!(
+        std::fs::read_to_string(s.path.join("doc.json")).expect("read"),
+        "{\"v\": \"by hand\"}\n"
+    );
+    assert_eq!(commit_count(&s.path), before);
+    // Other documents can still be written, and reopening does not "repair" the edit.
+    store.set("other", &1).expect("set other");
+    let reopened = s.open();
+    assert_eq!(
+        std::fs::read_to_string(s.path.join("doc.json")).expect("read"),
+        "{\"v\": \"by hand\"}\n"
+    );
+    let status = reopened.status().expect("status");
+    assert_eq!(status.drift, vec![gitstate::Drift::Modified("doc.json".into())]);
+}
+
+#[test]
+fn crash_lag_in_the_working_tree_is_repaired_on_open() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("doc", &json!({"v": 1})).expect("set");
+    let v1 = std::fs::read(s.path.join("doc.json")).expect("read");
+    let index_v1 = std::fs::read(s.path.join(".git/index")).expect("index");
+    store.set("doc", &json!({"v": 2})).expect("set");
+    store.set("new", &json!(true)).expect("set");
+    // Simulate a crash after the commit point: the files and index still show the old state.
+    std::fs::write(s.path.join("doc.json"), &v1).expect("write");
+    std::fs::remove_file(s.path.join("new.json")).expect("rm");
+    std::fs::write(s.path.join(".git/index"), &index_v1).expect("index");
+    std::fs::write(s.path.join(".git/index.lock"), b"").expect("stale lock");
+    std::fs::write(s.path.join(".git/objects/gitstate-tmp-0"), b"junk").expect("tmp");
+    std::fs::write(s.path.join(".doc.json.gitstate-tmp"), b"junk").expect("tmp");
+    let reopened = s.open();
+    let text = std::fs::read_to_string(s.path.join("doc.json")).expect("read");
+    assert_eq!(text, "{\n  \"v\": 2\n}\n");
+    assert!(s.path.join("new.json").exists());
+    let status = reopened.status().expect("status");
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+    assert!(status.leftovers.is_empty(), "{:?}", status.leftovers);
+    assert_git_clean(&s.path);
+}
+
+#[test]
+fn symlinks_never_lead_writes_out_of_the_store() {
+    let s = TempStore::init();
+    let outside = tempfile::tempdir().expect("tmp");
+    let canary = outside.path().join("b.json");
+    std::fs::write(&canary, "canary").expect("canary");
+    std::os::unix::fs::symlink(outside.path(), s.path.join("a")).expect("symlink");
+    let store = s.open();
+    let err = store.set("a/b", &1).expect_err("must refuse");
+    assert!(matches!(err, Error::Unsafe { .. }), "{err}");
+    assert!(err.to_string().contains("symlink"), "{err}");
+    let err = store.set("a/c", &1).expect_err("must refuse");
+    assert!(matches!(err, Error::Unsafe { .. }), "{err}");
+    assert_eq!(std::fs::read_to_string(&canary).expect("read"), "canary");
+    assert!(!outside.path().join("c.json").exists());
+}
+
+#[test]
+fn fast_durability_writes_the_same_history() {
+    let s = TempStore::init();
+    let store = Store::open(&s.path, Options::default().durability(Durability::Fast)).expect("open");
+    for i in 0..5 {
+        store.set("n", &i).expect("set");
+    }
+    assert_eq!(store.get::<u32, _>("n").expect("get"), Some(4));
+    assert_git_clean(&s.path);
+}
+
+#[test]
+fn commits_made_with_plain_git_are_read_as_external() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("doc", &1).expect("set");
+    std::fs::write(s.path.join("doc.json"), "2\n").expect("edit");
+    assert_eq!(git(&s.path, &["commit", "-qam", "by hand"]).code, 0);
+    let reopened = s.open();
+    assert_eq!(reopened.get::<u32, _>("doc").expect("get"), Some(2));
+    let log = reopened.log(&Default::default()).expect("log");
+    assert_eq!(log[0].op, "external");
+    assert_eq!(log[0].message, "by hand");
+    // gitstate keeps writing on top of it.
+    reopened.set("doc", &3).expect("set");
+    assert_git_clean(&s.path);
+}
+
+#[test]
+fn init_refuses_a_non_empty_directory_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("keep.txt"), "mine").expect("write");
+    let err = Store::init(dir.path(), Options::default()).expect_err("must refuse");
+    assert!(matches!(err, Error::NotAStore { .. }), "{err}");
+    assert!(!dir.path().join(".git").exists());
+    assert_eq!(std::fs::read_to_string(dir.path().join("keep.txt")).expect("read"), "mine");
+}
+
+#[test]
+fn store_is_usable_from_threads() {
+    let s = TempStore::init();
+    let store = std::sync::Arc::new(s.open());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    store
+                        .update("c", |n: Option<u32>| n.unwrap_or(0) + 1)
+                        .expect("update");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("join");
+    }
+    assert_eq!(store.get::<u32, _>("c").expect("get"), Some(40));
+}

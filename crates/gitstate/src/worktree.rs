@@ -127,6 +127,7 @@ impl Worktree<'_> {
         head: Option<ObjectId>,
         index: &gix::index::File,
     ) -> Result<(), Error> {
+        self.refuse_symlinked_parents(rela)?;
         let indexed = index
             .entry_by_path(BStr::new(rela.as_bytes()))
             .map(|e| e.id);
@@ -142,6 +143,36 @@ impl Worktree<'_> {
                 reason: "is not a regular file",
             }),
         }
+    }
+
+    /// Fail when a directory on the way to `rela` is a symlink (or not a directory), so that
+    /// nothing is read or written outside the store through a planted link.
+    fn refuse_symlinked_parents(&self, rela: &str) -> Result<(), Error> {
+        let mut path = self.root.to_path_buf();
+        let Some((dirs, _)) = rela.rsplit_once('/') else {
+            return Ok(());
+        };
+        for segment in dirs.split('/') {
+            path.push(segment);
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::Unsafe {
+                        path,
+                        reason: "is a symlink; gitstate never follows links out of the store",
+                    });
+                }
+                Ok(m) if !m.is_dir() => {
+                    return Err(Error::Unsafe {
+                        path,
+                        reason: "is a file where a directory is needed",
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e).io_context("inspect", &path),
+            }
+        }
+        Ok(())
     }
 
     /// Write or delete the files for `changes` (path → new content, `None` to delete) and record
