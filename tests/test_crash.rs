@@ -80,7 +80,11 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_write() {
         }
         // Acknowledged writes are consecutive from next_value.
         for (i, n) in acks.iter().enumerate() {
-            assert_eq!(*n, next_value + i as u64, "round {round}: acks out of order");
+            assert_eq!(
+                *n,
+                next_value + i as u64,
+                "round {round}: acks out of order"
+            );
         }
 
         // Opening repairs what the crash left.
@@ -107,7 +111,11 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_write() {
 
         // The working tree equals HEAD, the repository is clean git, and no leftovers remain.
         let status = opened.status().expect("status");
-        assert!(status.drift.is_empty(), "round {round}: drift {:?}", status.drift);
+        assert!(
+            status.drift.is_empty(),
+            "round {round}: drift {:?}",
+            status.drift
+        );
         assert!(
             status.leftovers.is_empty(),
             "round {round}: leftovers {:?}",
@@ -119,7 +127,10 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_write() {
             let s = git(&store.path, &["status", "--porcelain"]);
             assert_eq!(s.stdout, "", "round {round}: git status not clean");
         }
-        assert!(opened.verify().expect("verify").is_empty(), "round {round}: verify");
+        assert!(
+            opened.verify().expect("verify").is_empty(),
+            "round {round}: verify"
+        );
 
         // The next write succeeds.
         next_value = stored.map_or(0, |s| s + 1);

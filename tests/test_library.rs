@@ -28,7 +28,10 @@ fn typed_set_get_and_one_commit_per_change() {
     };
     let out = store.set("user/prefs", &p).expect("set");
     assert!(out.commit.is_some());
-    assert_eq!(store.get::<Prefs, _>("user/prefs").expect("get"), Some(p.clone()));
+    assert_eq!(
+        store.get::<Prefs, _>("user/prefs").expect("get"),
+        Some(p.clone())
+    );
     // Equal value: no commit.
     let again = store.set("user/prefs", &p).expect("set again");
     assert!(again.is_unchanged());
@@ -89,11 +92,38 @@ fn snapshots_read_past_revisions() {
     store.set("n", &1).expect("set");
     let first = head(&s.path);
     store.set("n", &2).expect("set");
-    assert_eq!(store.snapshot_at(&first).expect("at").get::<u32, _>("n").expect("get"), Some(1));
-    assert_eq!(store.snapshot_at("HEAD~1").expect("at").get::<u32, _>("n").expect("get"), Some(1));
-    assert_eq!(store.snapshot_at(&first[..8]).expect("at").get::<u32, _>("n").expect("get"), Some(1));
-    assert!(matches!(store.snapshot_at("no-such-rev"), Err(Error::Revision { .. })));
-    assert!(matches!(store.snapshot_at("HEAD~99"), Err(Error::Revision { .. })));
+    assert_eq!(
+        store
+            .snapshot_at(&first)
+            .expect("at")
+            .get::<u32, _>("n")
+            .expect("get"),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .snapshot_at("HEAD~1")
+            .expect("at")
+            .get::<u32, _>("n")
+            .expect("get"),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .snapshot_at(&first[..8])
+            .expect("at")
+            .get::<u32, _>("n")
+            .expect("get"),
+        Some(1)
+    );
+    assert!(matches!(
+        store.snapshot_at("no-such-rev"),
+        Err(Error::Revision { .. })
+    ));
+    assert!(matches!(
+        store.snapshot_at("HEAD~99"),
+        Err(Error::Revision { .. })
+    ));
 }
 
 #[test]
@@ -111,8 +141,10 @@ fn update_callback_failure_writes_nothing() {
 fn numbers_survive_read_modify_write_exactly() {
     let s = TempStore::init();
     let store = s.open();
-    let doc = gitstate::parse_json(br#"{"x": 7.718846888376968888, "big": 123456789012345678901234567890, "n": 1}"#)
-        .expect("parse");
+    let doc = gitstate::parse_json(
+        br#"{"x": 7.718846888376968888, "big": 123456789012345678901234567890, "n": 1}"#,
+    )
+    .expect("parse");
     store.set_value("nums", doc, None).expect("set");
     store
         .update_value("nums", None, |v| {
@@ -134,8 +166,11 @@ fn a_blocked_writer_times_out_naming_the_holder() {
     holder.args(["update", "slow", "--", "sh", "-c", "sleep 3; echo 1"]);
     let mut child = holder.stdout(Stdio::null()).spawn().expect("spawn holder");
     // Wait until the holder has the lock.
-    let store = Store::open(&s.path, Options::default().lock_timeout(Duration::from_millis(300)))
-        .expect("open");
+    let store = Store::open(
+        &s.path,
+        Options::default().lock_timeout(Duration::from_millis(300)),
+    )
+    .expect("open");
     let mut err = None;
     for _ in 0..100 {
         match store.set("other", &1) {
@@ -155,7 +190,10 @@ fn a_blocked_writer_times_out_naming_the_holder() {
     assert_eq!(holder.pid, child.id());
     assert_eq!(holder.op, "update");
     assert!(*waited >= Duration::from_millis(300));
-    assert!(err.to_string().contains(&format!("pid {}", child.id())), "{err}");
+    assert!(
+        err.to_string().contains(&format!("pid {}", child.id())),
+        "{err}"
+    );
     assert!(child.wait().expect("wait").success());
     // Once free, the write goes through.
     store.set("other", &1).expect("set after release");
@@ -169,18 +207,29 @@ fn killed_lock_holder_frees_the_lock_at_once() {
     let mut child = holder.stdout(Stdio::null()).spawn().expect("spawn holder");
     let store = s.open();
     for _ in 0..200 {
-        if matches!(store.status().expect("status").lock, gitstate::LockState::Held(_)) {
+        if matches!(
+            store.status().expect("status").lock,
+            gitstate::LockState::Held(_)
+        ) {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(matches!(store.status().expect("status").lock, gitstate::LockState::Held(Some(_))));
+    assert!(matches!(
+        store.status().expect("status").lock,
+        gitstate::LockState::Held(Some(_))
+    ));
     child.kill().expect("kill");
     child.wait().expect("wait");
     // The sleeping grandchild keeps running, but the lock died with its holder.
-    let quick = Store::open(&s.path, Options::default().lock_timeout(Duration::from_millis(500)))
-        .expect("open");
-    quick.set("x", &1).expect("lock is free after the holder died");
+    let quick = Store::open(
+        &s.path,
+        Options::default().lock_timeout(Duration::from_millis(500)),
+    )
+    .expect("open");
+    quick
+        .set("x", &1)
+        .expect("lock is free after the holder died");
 }
 
 #[test]
@@ -206,7 +255,10 @@ fn outside_edits_are_never_overwritten() {
         "{\"v\": \"by hand\"}\n"
     );
     let status = reopened.status().expect("status");
-    assert_eq!(status.drift, vec![gitstate::Drift::Modified("doc.json".into())]);
+    assert_eq!(
+        status.drift,
+        vec![gitstate::Drift::Modified("doc.json".into())]
+    );
 }
 
 #[test]
@@ -255,7 +307,8 @@ fn symlinks_never_lead_writes_out_of_the_store() {
 #[test]
 fn fast_durability_writes_the_same_history() {
     let s = TempStore::init();
-    let store = Store::open(&s.path, Options::default().durability(Durability::Fast)).expect("open");
+    let store =
+        Store::open(&s.path, Options::default().durability(Durability::Fast)).expect("open");
     for i in 0..5 {
         store.set("n", &i).expect("set");
     }
@@ -287,7 +340,10 @@ fn init_refuses_a_non_empty_directory_and_leaves_it_alone() {
     let err = Store::init(dir.path(), Options::default()).expect_err("must refuse");
     assert!(matches!(err, Error::NotAStore { .. }), "{err}");
     assert!(!dir.path().join(".git").exists());
-    assert_eq!(std::fs::read_to_string(dir.path().join("keep.txt")).expect("read"), "mine");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("keep.txt")).expect("read"),
+        "mine"
+    );
 }
 
 #[test]

@@ -116,9 +116,18 @@ pub fn git(store: &Path, args: &[&str]) -> Run {
 pub fn assert_git_clean(store: &Path) {
     let status = git(store, &["status", "--porcelain"]);
     assert_eq!(status.code, 0, "git status failed: {}", status.stderr);
-    assert_eq!(status.stdout, "", "git status not clean in {}", store.display());
+    assert_eq!(
+        status.stdout,
+        "",
+        "git status not clean in {}",
+        store.display()
+    );
     let fsck = git(store, &["fsck", "--strict", "--no-progress"]);
-    assert_eq!(fsck.code, 0, "git fsck failed: {}{}", fsck.stdout, fsck.stderr);
+    assert_eq!(
+        fsck.code, 0,
+        "git fsck failed: {}{}",
+        fsck.stdout, fsck.stderr
+    );
     assert!(
         !fsck.stdout.contains("error") && !fsck.stderr.contains("error"),
         "fsck reported: {}{}",

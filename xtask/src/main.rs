@@ -1,1 +1,183 @@
-fn main() {}
+//! `cargo xtask`: the project's developer tasks.
+//!
+//! - `ci`: exactly what CI runs: fmt check, clippy with `-D warnings` on all targets, the
+//!   tests, the docs with warnings denied.
+//! - `demo`: a short tour of the CLI on a store it creates.
+//! - `bench [ARGS]`: the write benchmark in release mode (see `bench/`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("demo") => demo(),
+        Some("bench") => bench(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask (ci | demo | bench [--help])");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
+    step("cargo", args, &[])
+}
+
+fn step(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "--workspace", "--exclude", "gitstate-bench"])?;
+    step(
+        "cargo",
+        &[
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--exclude",
+            "gitstate-bench",
+        ],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "gitstate-cli",
+        "-p",
+        "gitstate-bench",
+    ])?;
+    let exe = root().join("target/release/gitstate-bench");
+    let cli = root().join("target/release/gitstate");
+    let mut full: Vec<&str> = vec!["--cli", cli.to_str().ok_or("non-UTF-8 path")?];
+    full.extend(args.iter().map(String::as_str));
+    step(exe.to_str().ok_or("non-UTF-8 path")?, &full, &[])
+}
+
+fn demo() -> Result<(), String> {
+    cargo(&["build", "--quiet", "-p", "gitstate-cli"])?;
+    let exe = root().join("target/debug/gitstate");
+    let dir = std::env::temp_dir().join(format!("gitstate-demo-{}", std::process::id()));
+    let store = dir.join("store");
+    let store_arg = store.to_str().ok_or("non-UTF-8 temp dir")?;
+    let exe_s = exe.to_str().ok_or("non-UTF-8 path")?;
+    let run = |args: &[&str], stdin: Option<&str>| -> Result<(), String> {
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.contains(' ') || a.contains('{') {
+                    format!("'{a}'")
+                } else {
+                    (*a).to_owned()
+                }
+            })
+            .collect();
+        match stdin {
+            Some(s) => println!("\n$ echo '{s}' | gitstate {}", shown.join(" ")),
+            None => println!("\n$ gitstate {}", shown.join(" ")),
+        }
+        let mut cmd = Command::new(exe_s);
+        cmd.env("GITSTATE_DIR", store_arg).args(args);
+        let status = match stdin {
+            Some(s) => {
+                use std::io::Write;
+                let mut child = cmd
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()
+                    .map_err(|e| e.to_string())?;
+                child
+                    .stdin
+                    .take()
+                    .ok_or("no stdin")?
+                    .write_all(s.as_bytes())
+                    .map_err(|e| e.to_string())?;
+                child.wait().map_err(|e| e.to_string())?
+            }
+            None => cmd.status().map_err(|e| e.to_string())?,
+        };
+        println!("(exit {})", status.code().unwrap_or(-1));
+        Ok(())
+    };
+    println!("gitstate demo: a store at {}", store.display());
+    run(&["init", store_arg], None)?;
+    run(
+        &[
+            "set",
+            "batch/run-42",
+            r#"{"items": 3, "done": 0, "status": "running"}"#,
+            "-m",
+            "start run 42",
+        ],
+        None,
+    )?;
+    let incr = "import json,sys; d=json.load(sys.stdin); d['done']+=1; print(json.dumps(d))";
+    run(
+        &["update", "batch/run-42", "--", "python3", "-c", incr],
+        None,
+    )?;
+    run(&["patch", "batch/run-42"], Some(r#"{"status": "paused"}"#))?;
+    run(&["get", "batch/run-42"], None)?;
+    run(
+        &[
+            "get",
+            "batch/run-42",
+            "--at",
+            "HEAD~2",
+            "--pointer",
+            "/done",
+        ],
+        None,
+    )?;
+    run(&["set", "prefs", r#"{"theme": "dark"}"#], None)?;
+    run(&["set", "prefs", r#"{"theme": "dark"}"#], None)?;
+    run(&["set", "../escape", "1"], None)?;
+    run(&["ls"], None)?;
+    run(&["log"], None)?;
+    run(&["log", "batch/run-42", "--json", "-n", "1"], None)?;
+    run(&["status"], None)?;
+    run(&["verify"], None)?;
+    println!("\n# the store is ordinary git:");
+    step("git", &["-C", store_arg, "log", "--oneline"], &[])?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -44,13 +44,17 @@ mod tests {
         for n in [
             "7.718846888376968888",
             "100000000000000000000",
-            "1E400",
             "-0",
             "1.0",
-            "1e-7",
+            "-12.5",
         ] {
             let v = parse(n.as_bytes()).expect(n);
             assert_eq!(to_canonical_bytes(&v), format!("{n}\n").into_bytes());
+        }
+        // Exponents are normalised; the number is the same.
+        for (input, stored) in [("1E400", "1e+400"), ("1e-7", "1e-7"), ("2.5E+3", "2.5e+3")] {
+            let v = parse(input.as_bytes()).expect(input);
+            assert_eq!(to_canonical_bytes(&v), format!("{stored}\n").into_bytes());
         }
     }
 

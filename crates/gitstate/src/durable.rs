@@ -24,6 +24,23 @@ pub enum Durability {
     Fast,
 }
 
+/// How [`Durability::Full`] makes a write's objects durable before the branch moves.
+///
+/// Either way the guarantee is the same; they differ in cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SyncMethod {
+    /// One `syncfs(2)` over the store's file system: a single flush for all objects, their
+    /// directories and the ref lock file. The fastest on an idle disk, but it also flushes
+    /// other programs' unwritten data on the same file system, so a write can wait for
+    /// them.
+    #[default]
+    FileSystem,
+    /// `fsync` of every object file, every directory that gained an entry, and the ref lock
+    /// file. Costs one flush per file, independent of what else the machine writes.
+    PerFile,
+}
+
 impl Durability {
     pub(crate) fn syncs(self) -> bool {
         self == Durability::Full

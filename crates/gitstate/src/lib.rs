@@ -43,6 +43,11 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 mod canonical;
 mod check;
 mod durable;
@@ -62,7 +67,7 @@ mod worktree;
 
 pub use canonical::{parse as parse_json, to_canonical_bytes};
 pub use check::{Drift, Status};
-pub use durable::Durability;
+pub use durable::{Durability, SyncMethod};
 pub use error::{BoxError, Error};
 pub use gix::ObjectId;
 pub use identity::{AUTHOR_ENV, DEFAULT_AUTHOR, TIME_ENV, parse_time};

@@ -68,7 +68,7 @@ impl StoreLock {
         let start = Instant::now();
         let mut pause = Duration::from_micros(200);
         loop {
-            match file.try_lock_exclusive() {
+            match FileExt::try_lock_exclusive(&file) {
                 Ok(()) => break,
                 Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {
                     let waited = start.elapsed();
@@ -88,7 +88,7 @@ impl StoreLock {
             pid: std::process::id(),
             host: hostname(),
             op: op.to_owned(),
-            since: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+            since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
         let record = serde_json::to_vec(&holder).expect("a Holder serializes");
         file.set_len(0)
@@ -115,7 +115,7 @@ pub(crate) fn state(git_dir: &Path) -> Result<LockState, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Free),
         Err(e) => return Err(e).io_context("open", &path),
     };
-    match file.try_lock_shared() {
+    match FileExt::try_lock_shared(&file) {
         Ok(()) => {
             let holder = read_holder(&mut file);
             let _ = FileExt::unlock(&file);

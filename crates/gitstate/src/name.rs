@@ -187,7 +187,7 @@ mod tests {
             ("../x", "'..'"),
             ("/etc/passwd", "relative"),
             (".hidden", "start with '.'"),
-            ("a/.git", "git directory"),
+            ("a/.git", "start with '.'"),
             (".GIT", "start with '.'"),
             ("GiT~1", "git directory"),
             ("a//b", "empty segment"),

@@ -1,18 +1,20 @@
-//! Writing loose git objects durably.
+//! Writing loose git objects, and the sync barrier that makes them durable.
 //!
-//! gix writes loose objects without fsync, and renames them into place before their bytes are
-//! on disk. Here each object is compressed into a temporary file, synced, then renamed into its
-//! fan-out directory; the directories are synced once, together, by [`ObjectWriter::finish`],
-//! which must return before any ref may point at the objects.
+//! gix writes loose objects without fsync. Here each object is compressed into a temporary
+//! file and renamed into its fan-out directory; nothing is synced per object. Instead
+//! [`ObjectWriter::finish`] is one barrier for the whole write: every object file, every
+//! directory that gained an entry, and the branch's lock file (see `refs`) are made durable
+//! together, before the branch may move. See [`SyncMethod`] for how.
 
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 use gix::objs::{Kind, WriteTo};
 
-use crate::durable::{self, Durability};
+use crate::durable::{self, Durability, SyncMethod};
 use crate::error::{Error, GitContext, IoContext};
 
 /// Name prefix of the writer's temporary files, directly in `.git/objects`.
@@ -22,16 +24,20 @@ pub(crate) const TMP_PREFIX: &str = "gitstate-tmp-";
 pub(crate) struct ObjectWriter<'a> {
     objects_dir: &'a Path,
     durability: Durability,
+    method: SyncMethod,
+    files_to_sync: Vec<(File, PathBuf)>,
     dirs_to_sync: BTreeSet<PathBuf>,
     written: usize,
     buf: Vec<u8>,
 }
 
 impl<'a> ObjectWriter<'a> {
-    pub(crate) fn new(objects_dir: &'a Path, durability: Durability) -> Self {
+    pub(crate) fn new(objects_dir: &'a Path, durability: Durability, method: SyncMethod) -> Self {
         ObjectWriter {
             objects_dir,
             durability,
+            method,
+            files_to_sync: Vec::new(),
             dirs_to_sync: BTreeSet::new(),
             written: 0,
             buf: Vec::new(),
@@ -50,21 +56,31 @@ impl<'a> ObjectWriter<'a> {
         id
     }
 
-    /// Write `data` as an object of `kind`, returning its id. An object that already exists is
-    /// not rewritten (with full durability it is synced, as another program may have written it
-    /// without fsync).
+    /// Write `data` as an object of `kind`, returning its id. An object file that already
+    /// exists is kept only if it inflates and hashes to its id (a power cut can leave a file
+    /// whose data never reached the disk); otherwise it is replaced. With full durability an
+    /// existing object is synced too, as another program may have written it without fsync.
     pub(crate) fn write_raw(&mut self, kind: Kind, data: &[u8]) -> Result<ObjectId, Error> {
         let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, kind, data)
             .git_context(|| format!("hash {kind} object"))?;
+        self.write_hashed(kind, data, id)
+    }
+
+    /// [`ObjectWriter::write_raw`] for data whose id the caller already computed.
+    pub(crate) fn write_hashed(
+        &mut self,
+        kind: Kind,
+        data: &[u8],
+        id: ObjectId,
+    ) -> Result<ObjectId, Error> {
         let hex = id.to_hex().to_string();
         let fan_out = self.objects_dir.join(&hex[..2]);
         let path = fan_out.join(&hex[2..]);
         match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_file() && meta.len() > 0 => {
+            Ok(meta) if meta.is_file() && is_intact(&path, id, kind) => {
                 if self.durability.syncs() {
-                    std::fs::File::open(&path)
-                        .and_then(|f| f.sync_all())
-                        .io_context("sync object", &path)?;
+                    let file = File::open(&path).io_context("open object", &path)?;
+                    self.files_to_sync.push((file, path));
                     self.dirs_to_sync.insert(fan_out);
                 }
                 return Ok(id);
@@ -101,21 +117,80 @@ impl<'a> ObjectWriter<'a> {
             .objects_dir
             .join(format!("{TMP_PREFIX}{}", self.written));
         self.written += 1;
-        durable::replace_file(&tmp, &path, &compressed, 0o400, self.durability)?;
+        let mut file = durable::create_exclusive(&tmp, 0o400)?;
+        file.write_all(&compressed).io_context("write", &tmp)?;
+        std::fs::rename(&tmp, &path).io_context("rename into place", &path)?;
         if self.durability.syncs() {
+            self.files_to_sync.push((file, path));
             self.dirs_to_sync.insert(fan_out);
         }
         Ok(id)
     }
 
-    /// Sync every directory an object was added to. After this returns, every object written
-    /// is durable and a ref may point at it.
-    pub(crate) fn finish(self) -> Result<(), Error> {
-        if self.durability.syncs() {
-            for dir in &self.dirs_to_sync {
-                durable::sync_dir(dir)?;
+    /// The sync barrier: after this returns, every object written (and `extra`, the branch's
+    /// lock file) is durable, and a ref may point at the objects.
+    pub(crate) fn finish(self, extra: Option<&File>) -> Result<(), Error> {
+        if !self.durability.syncs() {
+            return Ok(());
+        }
+        match self.method {
+            SyncMethod::FileSystem => {
+                let dir = File::open(self.objects_dir).io_context("open", self.objects_dir)?;
+                rustix::fs::syncfs(&dir)
+                    .map_err(std::io::Error::from)
+                    .io_context("sync the file system of", self.objects_dir)
+            }
+            SyncMethod::PerFile => {
+                for (file, path) in &self.files_to_sync {
+                    file.sync_data().io_context("sync object", path)?;
+                }
+                if let Some(file) = extra {
+                    file.sync_data()
+                        .io_context("sync ref lock file", self.objects_dir)?;
+                }
+                for dir in &self.dirs_to_sync {
+                    durable::sync_dir(dir)?;
+                }
+                Ok(())
             }
         }
-        Ok(())
     }
+}
+
+/// Whether the loose object file at `path` inflates to an object of `kind` hashing to `id`.
+fn is_intact(path: &Path, id: ObjectId, kind: Kind) -> bool {
+    let mut compressed = Vec::new();
+    if File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut compressed))
+        .is_err()
+    {
+        return false;
+    }
+    let mut inflated = Vec::new();
+    let mut z = gix::zlib::Decompress::new();
+    let mut out = vec![0u8; 64 * 1024];
+    let mut input = &compressed[..];
+    loop {
+        let before_in = z.total_in();
+        let before_out = z.total_out();
+        let status = z.decompress(input, &mut out, gix::zlib::FlushDecompress::None);
+        let consumed = (z.total_in() - before_in) as usize;
+        let produced = (z.total_out() - before_out) as usize;
+        inflated.extend_from_slice(&out[..produced]);
+        input = &input[consumed..];
+        match status {
+            Ok(gix::zlib::Status::StreamEnd) => break,
+            Ok(_) if consumed == 0 && produced == 0 => return false,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    let Some(nul) = inflated.iter().position(|b| *b == 0) else {
+        return false;
+    };
+    let header = &inflated[..nul];
+    let body = &inflated[nul + 1..];
+    let expected = format!("{kind} {}", body.len());
+    header == expected.as_bytes()
+        && gix::objs::compute_hash(gix::hash::Kind::Sha1, kind, body).ok() == Some(id)
 }

@@ -5,8 +5,9 @@
 //! the current value is compared with the expected one, the new id is written and synced, a
 //! reflog line is appended, the lock file is renamed over the ref and the directory is synced.
 
+use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 
@@ -39,20 +40,27 @@ pub(crate) struct ReflogEntry<'a> {
     pub(crate) message: &'a str,
 }
 
-/// Move the branch from `expected` to `new`, or fail with [`Error::Conflict`] and change
-/// nothing. With [`Durability::Full`], the move is durable when this returns.
-pub(crate) fn move_branch(
+/// A branch move in progress: `refs/heads/main.lock` is held and holds the new id, and the
+/// branch was found at the expected commit. [`PendingMove::commit`] finishes the move;
+/// dropping it instead removes the lock and leaves the branch alone.
+pub(crate) struct PendingMove<'r> {
+    repo: &'r gix::Repository,
+    lock: Option<File>,
+    lock_path: PathBuf,
+    expected: Option<ObjectId>,
+    new: ObjectId,
+}
+
+/// Start moving the branch from `expected` to `new`: take git's ref lock, compare, write.
+/// Fails with [`Error::Conflict`] (changing nothing) when the branch is elsewhere or another
+/// program holds the ref lock.
+pub(crate) fn prepare_move(
     repo: &gix::Repository,
     expected: Option<ObjectId>,
     new: ObjectId,
-    reflog: &ReflogEntry<'_>,
-    durability: Durability,
-) -> Result<(), Error> {
-    let git_dir = repo.git_dir();
-    let heads = git_dir.join("refs/heads");
-    let ref_path = heads.join("main");
-    let lock_path = heads.join("main.lock");
-    let mut lock = match std::fs::OpenOptions::new()
+) -> Result<PendingMove<'_>, Error> {
+    let lock_path = repo.git_dir().join("refs/heads/main.lock");
+    let lock = match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&lock_path)
@@ -67,31 +75,60 @@ pub(crate) fn move_branch(
         }
         Err(e) => return Err(e).io_context("create ref lock", &lock_path),
     };
-    let result = (|| {
-        let actual = read_branch(repo)?;
-        if actual != expected {
-            return Err(Error::Conflict {
-                branch: BRANCH.into(),
-                expected: hex_or_none(expected),
-                actual: hex_or_none(actual),
-            });
-        }
+    let mut pending = PendingMove {
+        repo,
+        lock: Some(lock),
+        lock_path,
+        expected,
+        new,
+    };
+    let actual = read_branch(repo)?;
+    if actual != expected {
+        return Err(Error::Conflict {
+            branch: BRANCH.into(),
+            expected: hex_or_none(expected),
+            actual: hex_or_none(actual),
+        });
+    }
+    if let Some(lock) = pending.lock.as_mut() {
         lock.write_all(format!("{new}\n").as_bytes())
-            .io_context("write", &lock_path)?;
-        if durability.syncs() {
-            lock.sync_data().io_context("sync", &lock_path)?;
-        }
-        append_reflog(git_dir, expected, new, reflog)?;
-        std::fs::rename(&lock_path, &ref_path).io_context("rename into place", &ref_path)?;
+            .io_context("write", &pending.lock_path)?;
+    }
+    Ok(pending)
+}
+
+impl PendingMove<'_> {
+    /// The lock file, to be synced by the caller's barrier before [`PendingMove::commit`].
+    pub(crate) fn lock_file(&self) -> Option<&File> {
+        self.lock.as_ref()
+    }
+
+    /// Finish the move: append the reflog line, rename the lock over the ref, and (with full
+    /// durability) sync `refs/heads`. The lock file's content must already be durable.
+    pub(crate) fn commit(
+        mut self,
+        reflog: &ReflogEntry<'_>,
+        durability: Durability,
+    ) -> Result<(), Error> {
+        let git_dir = self.repo.git_dir();
+        append_reflog(git_dir, self.expected, self.new, reflog)?;
+        let heads = git_dir.join("refs/heads");
+        let ref_path = heads.join("main");
+        std::fs::rename(&self.lock_path, &ref_path).io_context("rename into place", &ref_path)?;
+        self.lock = None;
         if durability.syncs() {
             durable::sync_dir(&heads)?;
         }
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&lock_path);
     }
-    result
+}
+
+impl Drop for PendingMove<'_> {
+    fn drop(&mut self) {
+        if self.lock.take().is_some() {
+            let _ = std::fs::remove_file(&self.lock_path);
+        }
+    }
 }
 
 fn hex_or_none(id: Option<ObjectId>) -> String {
@@ -113,11 +150,7 @@ fn append_reflog(
     let path = dir.join("main");
     let old = old.unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
     let summary = entry.message.lines().next().unwrap_or_default();
-    let line = format!(
-        "{old} {new} {} {}\t{summary}\n",
-        entry.identity,
-        entry.time.to_string()
-    );
+    let line = format!("{old} {new} {} {}\t{summary}\n", entry.identity, entry.time);
     std::fs::OpenOptions::new()
         .append(true)
         .create(true)

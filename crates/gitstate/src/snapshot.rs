@@ -46,6 +46,11 @@ impl Snapshot {
         self.commit
     }
 
+    /// The root tree of this snapshot's commit.
+    pub(crate) fn tree_id(&self) -> Option<ObjectId> {
+        self.tree
+    }
+
     /// The document `name` as a JSON value, or `None` when it does not exist.
     ///
     /// # Errors

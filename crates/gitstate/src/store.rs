@@ -8,11 +8,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::durable::{self, Durability};
+use crate::durable::{self, Durability, SyncMethod};
 use crate::error::{Error, GitContext, IoContext};
 use crate::lock::StoreLock;
 use crate::name::{DocName, InvalidName};
-use crate::objects::ObjectWriter;
 use crate::patch;
 use crate::refs;
 use crate::snapshot::Snapshot;
@@ -33,6 +32,8 @@ pub struct Options {
     pub author: Option<String>,
     /// Fixed commit time; default: `GITSTATE_COMMIT_TIME`, then the current time.
     pub commit_time: Option<gix::date::Time>,
+    /// How full durability syncs a write's objects. Default: [`SyncMethod::FileSystem`].
+    pub sync_method: SyncMethod,
 }
 
 impl Default for Options {
@@ -42,6 +43,7 @@ impl Default for Options {
             lock_timeout: Duration::from_secs(10),
             author: None,
             commit_time: None,
+            sync_method: SyncMethod::default(),
         }
     }
 }
@@ -62,6 +64,12 @@ impl Options {
     /// Set [`Options::author`] (`Name <email>`).
     pub fn author(mut self, author: impl Into<String>) -> Self {
         self.author = Some(author.into());
+        self
+    }
+
+    /// Set [`Options::sync_method`].
+    pub fn sync_method(mut self, method: SyncMethod) -> Self {
+        self.sync_method = method;
         self
     }
 
@@ -444,7 +452,7 @@ impl Store {
     pub fn recover(&self) -> Result<Vec<String>, Error> {
         let _lock = StoreLock::acquire(&self.git_dir, "recover", self.options.lock_timeout)?;
         self.recover_locked(&self.repo(), true)
-            .map(|(repaired, _)| repaired)
+            .map(|(_, _, repaired)| repaired)
     }
 
     /// Recover on open, but only when no writer holds the lock: readers never wait.
@@ -481,7 +489,7 @@ impl Store {
         &self,
         repo: &gix::Repository,
         full: bool,
-    ) -> Result<(Vec<String>, gix::index::File), Error> {
+    ) -> Result<(Snapshot, gix::index::File, Vec<String>), Error> {
         if full {
             self.remove_leftovers()?;
         } else {
@@ -495,9 +503,10 @@ impl Store {
             )
         });
         let head = refs::read_branch(repo)?;
-        let files = Snapshot::new(repo.clone(), head, None)?.files()?;
+        let snapshot = Snapshot::new(repo.clone(), head, None)?;
+        let files = snapshot.files()?;
         if Worktree::index_files(&index) == files {
-            return Ok((Vec::new(), index));
+            return Ok((snapshot, index, Vec::new()));
         }
         if !full {
             // A lagging index means a crash after the commit point; its temporary document
@@ -510,7 +519,7 @@ impl Store {
         };
         let previous_files = Snapshot::new(repo.clone(), previous, None)?.files()?;
         let repaired = wt.repair(repo, &files, &previous_files, &mut index)?;
-        Ok((repaired, index))
+        Ok((snapshot, index, repaired))
     }
 
     fn object_tmp_files(&self) -> Result<Vec<PathBuf>, Error> {
@@ -565,13 +574,12 @@ impl Store {
             return Ok(());
         }
         let objects_dir = self.git_dir.join("objects");
-        let mut writer = ObjectWriter::new(&objects_dir, self.options.durability);
+        let mut writer = self.object_writer(&objects_dir);
         // The empty tree is written like any other: git does not invent it for a commit.
         let tree = writer.write_object(&gix::objs::Tree::empty())?;
         let text = crate::message::compose(Some("init store"), "init", &[]);
-        let commit = self.commit_object(tree, None, &text, &mut writer)?;
-        writer.finish()?;
-        self.move_branch(&repo, None, commit, &text)
+        self.commit_and_move(&repo, tree, None, &text, writer)
+            .map(|_| ())
     }
 }
 

@@ -26,9 +26,10 @@ use crate::message;
 use crate::name::{DocName, InvalidName};
 use crate::objects::ObjectWriter;
 use crate::refs::{self, ReflogEntry};
+
 use crate::snapshot::Snapshot;
 use crate::store::{Store, to_value};
-use crate::worktree;
+use crate::worktree::{self, FileChange};
 
 /// One staged edit.
 #[derive(Debug, Clone)]
@@ -172,9 +173,8 @@ impl Store {
     {
         let _lock = StoreLock::acquire(self.git_dir(), op, self.options().lock_timeout)?;
         let repo = self.repo();
-        let (_, mut index) = self.recover_locked(&repo, false)?;
-        let head = refs::read_branch(&repo)?;
-        let snapshot = Snapshot::new(repo.clone(), head, None)?;
+        let (snapshot, mut index, _) = self.recover_locked(&repo, false)?;
+        let head = snapshot.commit_id();
         let wt = self.worktree();
 
         let mut resolved = Vec::new();
@@ -205,10 +205,9 @@ impl Store {
         }
 
         let objects_dir = self.git_dir().join("objects");
-        let mut writer = ObjectWriter::new(&objects_dir, self.options().durability);
-        let root = match head {
-            Some(commit) => {
-                let tree_id = crate::snapshot::commit_tree(&repo, commit)?;
+        let mut writer = self.object_writer(&objects_dir);
+        let root = match snapshot.tree_id() {
+            Some(tree_id) => {
                 let tree = repo
                     .find_tree(tree_id)
                     .git_context(|| format!("read tree {tree_id}"))?;
@@ -222,14 +221,14 @@ impl Store {
         let mut editor = gix::objs::tree::Editor::new(root, &repo.objects, gix::hash::Kind::Sha1);
         for r in &resolved {
             let path = r.rela.split('/');
-            match &r.bytes {
-                Some(bytes) => {
-                    let id = writer.write_raw(gix::objs::Kind::Blob, bytes)?;
+            match (&r.bytes, r.id) {
+                (Some(bytes), Some(id)) => {
+                    let id = writer.write_hashed(gix::objs::Kind::Blob, bytes, id)?;
                     editor
                         .upsert(path, EntryKind::Blob, id)
                         .git_context(|| format!("add {} to the tree", r.rela))?;
                 }
-                None => {
+                _ => {
                     editor
                         .remove(path)
                         .git_context(|| format!("remove {} from the tree", r.rela))?;
@@ -239,13 +238,15 @@ impl Store {
         let tree = editor.write(|tree| writer.write_object(tree))?;
         let names: Vec<DocName> = resolved.iter().map(|r| r.name.clone()).collect();
         let text = message::compose(message, op, &names);
-        let commit = self.commit_object(tree, head, &text, &mut writer)?;
-        writer.finish()?;
-        self.move_branch(&repo, head, commit, &text)?;
+        let commit = self.commit_and_move(&repo, tree, head, &text, writer)?;
 
-        let changes: Vec<(String, Option<&[u8]>, Option<ObjectId>)> = resolved
+        let changes: Vec<FileChange<'_>> = resolved
             .iter()
-            .map(|r| (r.rela.clone(), r.bytes.as_deref(), r.id))
+            .map(|r| FileChange {
+                rela: &r.rela,
+                bytes: r.bytes.as_deref(),
+                id: r.id,
+            })
             .collect();
         wt.apply(&changes, &mut index)?;
         Ok(WriteOutcome {
@@ -254,16 +255,25 @@ impl Store {
         })
     }
 
-    /// Encode and write a commit object.
-    pub(crate) fn commit_object(
+    pub(crate) fn object_writer<'p>(&self, objects_dir: &'p std::path::Path) -> ObjectWriter<'p> {
+        ObjectWriter::new(
+            objects_dir,
+            self.options().durability,
+            self.options().sync_method,
+        )
+    }
+
+    /// Write the commit object for `tree`, make every object durable, and move the branch
+    /// from `parent` to it: steps 5 and 6 of the protocol. Returns the commit.
+    pub(crate) fn commit_and_move(
         &self,
+        repo: &gix::Repository,
         tree: ObjectId,
         parent: Option<ObjectId>,
         text: &str,
-        writer: &mut ObjectWriter<'_>,
+        mut writer: ObjectWriter<'_>,
     ) -> Result<ObjectId, Error> {
-        let repo = self.repo();
-        let who = identity::resolve(self.options().author.as_deref(), &repo)?;
+        let who = identity::resolve(self.options().author.as_deref(), repo)?;
         let time = identity::commit_time(self.options().commit_time)?;
         let signature = identity::signature(&who, time);
         let commit = gix::objs::Commit {
@@ -275,31 +285,19 @@ impl Store {
             message: text.into(),
             extra_headers: Vec::new(),
         };
-        writer.write_object(&commit)
-    }
-
-    /// Move the branch from `expected` to `new`, recording `text`'s summary in the reflog.
-    pub(crate) fn move_branch(
-        &self,
-        repo: &gix::Repository,
-        expected: Option<ObjectId>,
-        new: ObjectId,
-        text: &str,
-    ) -> Result<(), Error> {
-        let who = identity::resolve(self.options().author.as_deref(), repo)?;
-        let time = identity::commit_time(self.options().commit_time)?;
+        let id = writer.write_object(&commit)?;
+        let pending = refs::prepare_move(repo, parent, id)?;
+        writer.finish(pending.lock_file())?;
         let identity = format!("{} <{}>", who.0, who.1);
         let summary = format!("commit: {}", text.lines().next().unwrap_or_default());
-        refs::move_branch(
-            repo,
-            expected,
-            new,
+        pending.commit(
             &ReflogEntry {
                 identity: &identity,
                 time,
                 message: &summary,
             },
             self.options().durability,
-        )
+        )?;
+        Ok(id)
     }
 }

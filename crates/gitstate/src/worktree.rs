@@ -31,6 +31,13 @@ pub(crate) enum FileState {
     NotAFile,
 }
 
+/// A document file to write (`bytes` and `id` set) or remove (both `None`).
+pub(crate) struct FileChange<'a> {
+    pub(crate) rela: &'a str,
+    pub(crate) bytes: Option<&'a [u8]>,
+    pub(crate) id: Option<ObjectId>,
+}
+
 /// Paths (relative, `/`-separated) to the blob ids of a tree, recursively.
 pub(crate) type Files = BTreeMap<String, ObjectId>;
 
@@ -63,7 +70,10 @@ impl Worktree<'_> {
             &path,
             gix::hash::Kind::Sha1,
             false,
-            gix::index::decode::Options::default(),
+            gix::index::decode::Options {
+                thread_limit: Some(1),
+                ..Default::default()
+            },
         )
         .git_context(|| format!("read index {}", path.display()))
     }
@@ -179,20 +189,20 @@ impl Worktree<'_> {
     /// them in the index. Called after the branch moved; nothing here is synced.
     pub(crate) fn apply(
         &self,
-        changes: &[(String, Option<&[u8]>, Option<ObjectId>)],
+        changes: &[FileChange<'_>],
         index: &mut gix::index::File,
     ) -> Result<(), Error> {
         let mut new_entries = Vec::new();
-        for (rela, bytes, id) in changes {
-            match (bytes, id) {
+        for change in changes {
+            match (change.bytes, change.id) {
                 (Some(bytes), Some(id)) => {
-                    let stat = self.write_file(rela, bytes)?;
-                    new_entries.push((rela.as_str(), *id, stat));
+                    let stat = self.write_file(change.rela, bytes)?;
+                    new_entries.push((change.rela, id, stat));
                 }
-                _ => self.remove_file(rela)?,
+                _ => self.remove_file(change.rela)?,
             }
         }
-        let touched: BTreeSet<&str> = changes.iter().map(|(r, _, _)| r.as_str()).collect();
+        let touched: BTreeSet<&str> = changes.iter().map(|c| c.rela).collect();
         index.remove_entries(|_, path, _| touched.contains(path.to_str_lossy().as_ref()));
         for (rela, id, stat) in new_entries {
             index.dangerously_push_entry(stat, id, Flags::empty(), Mode::FILE, rela.into());

@@ -36,7 +36,11 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             for i in start..start + count {
                 let pad = "x".repeat((i % 7) as usize * 100);
                 let outcome = store.set(name, &serde_json::json!({ "n": i, "pad": pad }))?;
-                writeln!(out, "ack {i} {}", outcome.commit.map(|c| c.to_string()).unwrap_or_default())?;
+                writeln!(
+                    out,
+                    "ack {i} {}",
+                    outcome.commit.map(|c| c.to_string()).unwrap_or_default()
+                )?;
                 out.flush()?;
             }
         }
