@@ -1,15 +1,16 @@
 //! Writes: staged edits, and the write protocol that turns them into exactly one durable
 //! commit.
 //!
-//! The protocol, under the store lock:
+//! The protocol, under the store lock (docs/design.md explains each step and what each sync
+//! protects against):
 //! 1. remove leftovers of crashed writers and repair a lagging working tree;
 //! 2. stage the edits against the current commit (`update` reads here, under the lock);
 //! 3. refuse documents whose files were edited outside gitstate;
-//! 4. write blobs, trees and the commit as loose objects, each synced before its rename,
-//!    then sync their directories ([`crate::durable`], `objects`);
-//! 5. move the branch by compare-and-swap with git's lock-file protocol, synced (`refs`):
-//!    the commit point;
-//! 6. replace the document files and the index (not synced: a crash here is repaired by 1).
+//! 4. write blobs, trees and the commit as loose objects (`objects`);
+//! 5. take git's ref lock and check the branch has not moved (`refs`);
+//! 6. one sync barrier for the objects, their directories and the ref lock file;
+//! 7. rename the ref lock over the branch and sync its directory: the commit point;
+//! 8. replace the document files and the index (not synced: a crash here is repaired by 1).
 
 use std::collections::BTreeMap;
 
