@@ -5,4 +5,5 @@ mod test_cli;
 mod test_concurrency;
 mod test_conformance;
 mod test_crash;
+mod test_history;
 mod test_library;

@@ -78,6 +78,9 @@ fn ci() -> Result<(), String> {
     )
 }
 
+/// `cargo xtask bench [--journaled] [ARGS…]`: build in release and run the benchmark;
+/// `--journaled` runs it on a fresh journaled ext4 image, loop-mounted (needs root), for the
+/// figures users of an ordinary journaled file system would see.
 fn bench(args: &[String]) -> Result<(), String> {
     cargo(&[
         "build",
@@ -89,9 +92,28 @@ fn bench(args: &[String]) -> Result<(), String> {
     ])?;
     let exe = root().join("target/release/gitstate-bench");
     let cli = root().join("target/release/gitstate");
-    let mut full: Vec<&str> = vec!["--cli", cli.to_str().ok_or("non-UTF-8 path")?];
-    full.extend(args.iter().map(String::as_str));
-    step(exe.to_str().ok_or("non-UTF-8 path")?, &full, &[])
+    let journaled = args.iter().any(|a| a == "--journaled");
+    let mut full: Vec<String> = vec!["--cli".into(), cli.display().to_string()];
+    full.extend(args.iter().filter(|a| *a != "--journaled").cloned());
+    let exe = exe.to_str().ok_or("non-UTF-8 path")?;
+    if !journaled {
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        return step(exe, &full, &[]);
+    }
+    let image = root().join("target/bench-ext4.img");
+    let mount = root().join("target/bench-ext4");
+    let (image_s, mount_s) = (image.display().to_string(), mount.display().to_string());
+    std::fs::create_dir_all(&mount).map_err(|e| format!("create {mount_s}: {e}"))?;
+    let _ = Command::new("umount").arg(&mount).status();
+    step("truncate", &["-s", "4G", &image_s], &[])?;
+    step("mkfs.ext4", &["-q", "-F", &image_s], &[])?;
+    step("mount", &["-o", "loop", &image_s, &mount_s], &[])?;
+    full.extend(["--dir".to_owned(), mount_s.clone()]);
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
+    let result = step(exe, &full, &[]);
+    let _ = step("umount", &[&mount_s], &[]);
+    let _ = std::fs::remove_file(&image);
+    result
 }
 
 fn demo() -> Result<(), String> {

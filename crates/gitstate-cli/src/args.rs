@@ -35,6 +35,19 @@ pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 3 not found (d
 4 invalid input (name, JSON, patch, pointer), 5 store locked, 6 conflict or outside edit, \
 7 update command failed, 8 verify found problems";
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Patch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DurabilityArg {
     Full,
@@ -99,12 +112,83 @@ pub enum Command {
     },
     /// Show history, newest first
     Log {
-        /// Only commits that changed this document
-        name: Option<String>,
+        /// Only commits that changed these documents
+        names: Vec<String>,
+        /// Only commits that changed the value at this JSON Pointer (one document)
+        #[arg(long, value_name = "PTR", allow_hyphen_values = true)]
+        pointer: Option<String>,
         /// At most N entries
         #[arg(short = 'n', long = "max-count", value_name = "N")]
         max_count: Option<usize>,
+        /// Only commits at or after this time (RFC 3339, or a local date / date-time)
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only commits at or before this time
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only commits of this operation (set, update, patch, delete, rollback, …, external)
+        #[arg(long, value_name = "OP")]
+        op: Option<String>,
     },
+    /// Show a commit: metadata, trailers and what it changed, document by document
+    Show {
+        /// The revision [default: HEAD]
+        rev: Option<String>,
+    },
+    /// Compare states: none = working tree against HEAD; FROM = FROM against HEAD; FROM TO
+    Diff {
+        /// Revisions, then optionally `--` and document names
+        #[arg(value_name = "REV")]
+        revs: Vec<String>,
+        /// Only these documents
+        #[arg(last = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// text: unified diff of the stored JSON; patch: RFC 6902 JSON Patch per document
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+        /// Documents and counts of changed values instead
+        #[arg(long)]
+        stat: bool,
+        /// Colour: auto (on a terminal), always, never
+        #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+        color: ColorArg,
+    },
+    /// For every value of a document, the commit that last set it
+    Blame {
+        name: String,
+        /// Only the value at this JSON Pointer
+        #[arg(long, value_name = "PTR", allow_hyphen_values = true)]
+        pointer: Option<String>,
+    },
+    /// One new commit making documents (all when none named) what they were at REV
+    Rollback {
+        rev: String,
+        names: Vec<String>,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// One new commit restoring the state before the last N commits (undo of an undo redoes)
+    Undo {
+        #[arg(default_value_t = 1)]
+        n: usize,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Name the current state (an annotated tag); labels are revisions everywhere
+    Checkpoint {
+        label: String,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// List checkpoints
+    Checkpoints,
+    /// Record edits made by hand to document files as one commit
+    Commit {
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Throw away edits made by hand: rewrite document files (all when none named) from HEAD
+    Restore { names: Vec<String> },
     /// Show the lock holder, working-tree drift and leftovers of crashed writers
     Status,
     /// Check every reachable object and every document; non-zero exit on any problem

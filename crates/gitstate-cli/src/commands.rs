@@ -45,7 +45,98 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                     message,
                     command,
                 } => update(cli, &store, name, message.as_deref(), command),
-                Command::Log { name, max_count } => log(cli, &store, name.as_deref(), *max_count),
+                Command::Log {
+                    names,
+                    pointer,
+                    max_count,
+                    since,
+                    until,
+                    op,
+                } => {
+                    let mut options = gitstate::LogOptions::default();
+                    options.names = doc_names(names)?;
+                    options.pointer = pointer.clone();
+                    options.limit = *max_count;
+                    options.since = since
+                        .as_deref()
+                        .map(|t| time_arg("--since", t))
+                        .transpose()?;
+                    options.until = until
+                        .as_deref()
+                        .map(|t| time_arg("--until", t))
+                        .transpose()?;
+                    options.op = op.clone();
+                    log(cli, &store, &options)
+                }
+                Command::Show { rev } => crate::history::show(cli, &store, rev.as_deref()),
+                Command::Diff {
+                    revs,
+                    names,
+                    format,
+                    stat,
+                    color,
+                } => crate::history::diff(cli, &store, revs, names, *format, *stat, *color),
+                Command::Blame { name, pointer } => {
+                    crate::history::blame(cli, &store, name, pointer.as_deref())
+                }
+                Command::Rollback {
+                    rev,
+                    names,
+                    message,
+                } => {
+                    let outcome = store.rollback(rev, names, message.as_deref())?;
+                    report(cli, "rollback", &format!("to {rev}"), &outcome);
+                    Ok(())
+                }
+                Command::Undo { n, message } => {
+                    let outcome = store.undo(*n, message.as_deref())?;
+                    report(cli, "undo", &format!("{n} commit(s)"), &outcome);
+                    Ok(())
+                }
+                Command::Checkpoint { label, message } => {
+                    let cp = store.checkpoint(label, message.as_deref())?;
+                    if cli.json {
+                        output::json(&serde_json::to_value(&cp).expect("a checkpoint serializes"));
+                    } else {
+                        output::line(format!("checkpoint {} at {}", cp.label, short(&cp.commit)));
+                    }
+                    Ok(())
+                }
+                Command::Checkpoints => {
+                    let all = store.checkpoints()?;
+                    if cli.json {
+                        output::json(&serde_json::to_value(&all).expect("checkpoints serialize"));
+                    } else {
+                        for cp in all {
+                            output::line(format!(
+                                "{} {} {} {}",
+                                cp.label,
+                                short(&cp.commit),
+                                cp.time,
+                                cp.message
+                            ));
+                        }
+                    }
+                    Ok(())
+                }
+                Command::Commit { message } => {
+                    let outcome = store.commit_outside_edits(message.as_deref())?;
+                    report(cli, "commit", "outside edits", &outcome);
+                    Ok(())
+                }
+                Command::Restore { names } => {
+                    let restored = store.restore(names)?;
+                    if cli.json {
+                        output::json(&json!({ "restored": restored }));
+                    } else if restored.is_empty() {
+                        output::line("nothing to restore");
+                    } else {
+                        for p in restored {
+                            output::line(format!("restored {p}"));
+                        }
+                    }
+                    Ok(())
+                }
                 Command::Status => status(cli, &store),
                 Command::Verify => verify(cli, &store),
                 Command::Recover => recover(cli, &store),
@@ -132,7 +223,7 @@ fn set(
 }
 
 /// Print what a write did.
-fn report(cli: &Cli, op: &str, name: &str, outcome: &WriteOutcome) {
+pub fn report(cli: &Cli, op: &str, name: &str, outcome: &WriteOutcome) {
     if cli.json {
         output::json(&json!({
             "commit": outcome.commit.map(|c| c.to_string()),
@@ -148,7 +239,7 @@ fn report(cli: &Cli, op: &str, name: &str, outcome: &WriteOutcome) {
     }
 }
 
-fn short(id: &str) -> &str {
+pub fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
@@ -269,16 +360,25 @@ fn run_filter(command: &[String], current: Option<Value>) -> Result<Value, Strin
         .map_err(|e| format!("output of {program:?} is not valid JSON ({e}); nothing written"))
 }
 
-fn log(
-    cli: &Cli,
-    store: &Store,
-    name: Option<&str>,
-    max_count: Option<usize>,
-) -> Result<(), Failure> {
-    let mut options = gitstate::LogOptions::default();
-    options.name = name.map(DocName::new).transpose().map_err(Error::from)?;
-    options.limit = max_count;
-    let entries = store.log(&options)?;
+/// Validate document names given on the command line.
+pub fn doc_names(names: &[String]) -> Result<Vec<DocName>, Failure> {
+    names
+        .iter()
+        .map(|n| DocName::new(n).map_err(|e| Failure::from(Error::from(e))))
+        .collect()
+}
+
+fn time_arg(flag: &str, text: &str) -> Result<gitstate::Time, Failure> {
+    gitstate::parse_point_in_time(text).ok_or_else(|| {
+        Failure::new(
+            exit::INVALID,
+            format!("{flag} {text:?} is not a time (RFC 3339, or YYYY-MM-DD[THH:MM[:SS]])"),
+        )
+    })
+}
+
+fn log(cli: &Cli, store: &Store, options: &gitstate::LogOptions) -> Result<(), Failure> {
+    let entries = store.log(options)?;
     if cli.json {
         output::json(&serde_json::to_value(&entries).expect("log entries serialize"));
     } else {

@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod exit;
+mod history;
 mod output;
 
 use std::process::ExitCode;

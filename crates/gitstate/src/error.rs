@@ -138,7 +138,7 @@ pub enum Error {
         actual: String,
     },
     /// A document file was edited outside gitstate; writing it would discard that edit.
-    #[error("document {name} was edited outside gitstate ({}); record the edit with git commit, or discard it with git checkout -- FILE, first", path.display())]
+    #[error("document {name} was edited outside gitstate ({}); record the edit with `gitstate commit` or discard it with `gitstate restore {name}` first", path.display())]
     OutsideEdit {
         /// The document.
         name: String,

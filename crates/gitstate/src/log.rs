@@ -1,13 +1,16 @@
-//! History: the commits of the branch, newest first, optionally limited to one document.
+//! History: the commits of the branch, newest first (following first parents), optionally
+//! limited to documents, to one value inside a document, to a time range or an operation.
 
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
+use serde_json::Value;
 
 use crate::error::{Error, GitContext};
 use crate::message;
 use crate::name::DocName;
+use crate::patch;
 use crate::refs;
-use crate::snapshot::Snapshot;
+use crate::snapshot;
 use crate::store::Store;
 
 /// One commit as the log shows it.
@@ -27,75 +30,194 @@ pub struct LogEntry {
     pub message: String,
     /// The documents the commit touched (its `Gitstate-Doc` trailers).
     pub names: Vec<String>,
+    /// Every trailer of the message, in order.
+    pub trailers: Vec<(String, String)>,
 }
 
-/// What to list.
+/// What to list; the default lists every commit.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct LogOptions {
-    /// Only commits that changed this document (compared with the first parent).
-    pub name: Option<DocName>,
+    /// Only commits that changed one of these documents (compared with the first parent).
+    pub names: Vec<DocName>,
+    /// Only commits that changed the value at this JSON Pointer inside the (single) document
+    /// of `names`.
+    pub pointer: Option<String>,
     /// At most this many entries.
     pub limit: Option<usize>,
+    /// Only commits made at or after this time; the walk stops at the first older commit.
+    pub since: Option<gix::date::Time>,
+    /// Only commits made at or before this time.
+    pub until: Option<gix::date::Time>,
+    /// Only commits with this op (`set`, `update`, …, `external`).
+    pub op: Option<String>,
+}
+
+/// The parts of a commit the log needs.
+pub(crate) struct CommitInfo {
+    pub(crate) tree: ObjectId,
+    pub(crate) parent: Option<ObjectId>,
+    pub(crate) time: gix::date::Time,
+    pub(crate) author: String,
+    pub(crate) message: String,
+}
+
+/// Read and decode commit `id`.
+pub(crate) fn read_commit(repo: &gix::Repository, id: ObjectId) -> Result<CommitInfo, Error> {
+    let commit = repo
+        .find_commit(id)
+        .git_context(|| format!("read commit {id}"))?;
+    let decoded = commit
+        .decode()
+        .git_context(|| format!("decode commit {id}"))?;
+    let author = decoded
+        .author()
+        .git_context(|| format!("decode author of {id}"))?;
+    let time = decoded
+        .committer()
+        .git_context(|| format!("decode committer of {id}"))?
+        .time()
+        .git_context(|| format!("decode time of {id}"))?;
+    Ok(CommitInfo {
+        tree: decoded.tree(),
+        parent: decoded.parents().next(),
+        time,
+        author: format!("{} <{}>", author.name, author.email),
+        message: decoded.message.to_str_lossy().into_owned(),
+    })
+}
+
+impl CommitInfo {
+    pub(crate) fn entry(&self, id: ObjectId) -> LogEntry {
+        let parsed = message::parse(&self.message);
+        LogEntry {
+            commit: id.to_string(),
+            parent: self.parent.map(|p| p.to_string()),
+            time: rfc3339(self.time),
+            author: self.author.clone(),
+            op: parsed.op,
+            message: parsed.text,
+            names: parsed.names,
+            trailers: parsed.trailers,
+        }
+    }
 }
 
 impl Store {
     /// The branch's history, newest first, following first parents.
     ///
     /// # Errors
-    /// Unreadable commits or trees.
+    /// [`Error::Pointer`] for a malformed pointer or a pointer without exactly one document;
+    /// unreadable commits or trees.
     pub fn log(&self, options: &LogOptions) -> Result<Vec<LogEntry>, Error> {
         let repo = self.repo();
-        let mut next = refs::read_branch(&repo)?;
-        let mut out = Vec::new();
-        let rela = options.name.as_ref().map(DocName::rela_path);
+        if let Some(ptr) = &options.pointer {
+            if options.names.len() != 1 {
+                return Err(Error::Pointer {
+                    name: options
+                        .names
+                        .iter()
+                        .map(DocName::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    pointer: ptr.clone(),
+                    reason: "a pointer needs exactly one document".into(),
+                });
+            }
+            patch::pointer_get(&Value::Null, ptr).map_err(|e| Error::Pointer {
+                name: options.names[0].to_string(),
+                pointer: ptr.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let paths: Vec<String> = options.names.iter().map(DocName::rela_path).collect();
         let limit = options.limit.unwrap_or(usize::MAX);
-        let mut blob_here: Option<Option<ObjectId>> = None;
+        let mut out = Vec::new();
+        let mut next = refs::read_branch(&repo)?;
+        let mut cached: Option<(ObjectId, CommitInfo)> = None;
+        let mut blobs_here: Option<Vec<Option<ObjectId>>> = None;
         while let Some(id) = next {
             if out.len() >= limit {
                 break;
             }
-            let commit = repo
-                .find_commit(id)
-                .git_context(|| format!("read commit {id}"))?;
-            let decoded = commit
-                .decode()
-                .git_context(|| format!("decode commit {id}"))?;
-            let parent = decoded.parents().next();
-            let include = match &rela {
-                None => true,
-                Some(rela) => {
-                    let here = match blob_here.take() {
-                        Some(b) => b,
-                        None => Snapshot::new(repo.clone(), Some(id), None)?.blob_id(rela)?,
-                    };
-                    let before = Snapshot::new(repo.clone(), parent, None)?.blob_id(rela)?;
-                    blob_here = Some(before);
-                    here != before
-                }
+            let info = match cached.take() {
+                Some((cid, info)) if cid == id => info,
+                _ => read_commit(&repo, id)?,
             };
-            if include {
-                let author = decoded
-                    .author()
-                    .git_context(|| format!("decode author of {id}"))?;
-                let time = author
-                    .time()
-                    .git_context(|| format!("decode time of {id}"))?;
-                let parsed = message::parse(&decoded.message.to_str_lossy());
-                out.push(LogEntry {
-                    commit: id.to_string(),
-                    parent: parent.map(|p| p.to_string()),
-                    time: rfc3339(time),
-                    author: format!("{} <{}>", author.name, author.email),
-                    op: parsed.op,
-                    message: parsed.text,
-                    names: parsed.names,
-                });
+            if options.since.is_some_and(|s| info.time.seconds < s.seconds) {
+                break;
             }
-            next = parent;
+            let mut include = options.until.is_none_or(|u| info.time.seconds <= u.seconds);
+            if !paths.is_empty() {
+                let here = match blobs_here.take() {
+                    Some(b) => b,
+                    None => blobs(&repo, Some(info.tree), &paths)?,
+                };
+                let parent_info = match info.parent {
+                    Some(p) => Some(read_commit(&repo, p)?),
+                    None => None,
+                };
+                let before = blobs(&repo, parent_info.as_ref().map(|p| p.tree), &paths)?;
+                let mut changed = here != before;
+                if changed && let Some(ptr) = &options.pointer {
+                    let now = pointer_value(&repo, here[0], ptr)?;
+                    let then = pointer_value(&repo, before[0], ptr)?;
+                    changed = match (&now, &then) {
+                        (Some(a), Some(b)) => !patch::json_equal(a, b),
+                        (None, None) => false,
+                        _ => true,
+                    };
+                }
+                include &= changed;
+                blobs_here = Some(before);
+                if let (Some(p), Some(pi)) = (info.parent, parent_info) {
+                    cached = Some((p, pi));
+                }
+            }
+            if include {
+                let entry = info.entry(id);
+                if options.op.as_ref().is_none_or(|op| *op == entry.op) {
+                    out.push(entry);
+                }
+            }
+            next = info.parent;
         }
         Ok(out)
     }
+}
+
+/// The blob ids at `paths` in `tree` (`None` tree: all absent).
+fn blobs(
+    repo: &gix::Repository,
+    tree: Option<ObjectId>,
+    paths: &[String],
+) -> Result<Vec<Option<ObjectId>>, Error> {
+    paths
+        .iter()
+        .map(|p| match tree {
+            Some(t) => snapshot::blob_in_tree(repo, t, p),
+            None => Ok(None),
+        })
+        .collect()
+}
+
+/// The value at `pointer` in the document stored as `blob`.
+fn pointer_value(
+    repo: &gix::Repository,
+    blob: Option<ObjectId>,
+    pointer: &str,
+) -> Result<Option<Value>, Error> {
+    let Some(id) = blob else {
+        return Ok(None);
+    };
+    let data = repo
+        .find_blob(id)
+        .git_context(|| format!("read blob {id}"))?;
+    let value = crate::canonical::parse(&data.data).map_err(|source| Error::InvalidJson {
+        what: format!("blob {id}"),
+        source,
+    })?;
+    Ok(patch::pointer_get(&value, pointer).ok().flatten().cloned())
 }
 
 /// Format a git time as RFC 3339 in its own offset.

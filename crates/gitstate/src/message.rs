@@ -17,8 +17,17 @@ pub const DOC_TRAILER: &str = "Gitstate-Doc";
 /// The op reported for commits made without gitstate (no `Gitstate-Op` trailer).
 pub const EXTERNAL_OP: &str = "external";
 
-/// Build a commit message from an optional user message, the op and the documents.
-pub(crate) fn compose(user: Option<&str>, op: &str, names: &[DocName]) -> String {
+/// Trailer naming the revision a rollback or undo restored.
+pub const TARGET_TRAILER: &str = "Gitstate-Target";
+
+/// Build a commit message from an optional user message, the op, the documents and any
+/// further trailers.
+pub(crate) fn compose(
+    user: Option<&str>,
+    op: &str,
+    names: &[DocName],
+    extra: &[(&str, String)],
+) -> String {
     let summary = match user.map(str::trim).filter(|m| !m.is_empty()) {
         Some(m) => m.to_owned(),
         None => match names {
@@ -29,6 +38,9 @@ pub(crate) fn compose(user: Option<&str>, op: &str, names: &[DocName]) -> String
     let mut message = summary;
     message.push_str("\n\n");
     message.push_str(&format!("{OP_TRAILER}: {op}\n"));
+    for (key, value) in extra {
+        message.push_str(&format!("{key}: {value}\n"));
+    }
     for name in names {
         message.push_str(&format!("{DOC_TRAILER}: {name}\n"));
     }
@@ -95,13 +107,13 @@ mod tests {
             DocName::new("a").expect("valid"),
             DocName::new("b/c").expect("valid"),
         ];
-        let m = compose(None, "tx", &names);
+        let m = compose(None, "tx", &names, &[]);
         assert!(m.starts_with("tx 2 documents\n\nGitstate-Op: tx\n"));
         let p = parse(&m);
         assert_eq!(p.text, "tx 2 documents");
         assert_eq!(p.op, "tx");
         assert_eq!(p.names, vec!["a", "b/c"]);
-        let m = compose(Some("why it changed"), "set", &names[..1]);
+        let m = compose(Some("why it changed"), "set", &names[..1], &[]);
         assert_eq!(parse(&m).text, "why it changed");
     }
 

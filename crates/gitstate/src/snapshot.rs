@@ -150,33 +150,41 @@ impl Snapshot {
 
     /// The blob at `rela` (a `/`-separated path), if the tree has one there.
     pub(crate) fn blob_id(&self, rela: &str) -> Result<Option<ObjectId>, Error> {
-        let Some(mut tree) = self.tree else {
+        match self.tree {
+            Some(tree) => blob_in_tree(&self.repo, tree, rela),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The blob at `rela` (a `/`-separated path) below `tree`, if there is one.
+pub(crate) fn blob_in_tree(
+    repo: &gix::Repository,
+    mut tree: ObjectId,
+    rela: &str,
+) -> Result<Option<ObjectId>, Error> {
+    let mut components = rela.split('/').peekable();
+    while let Some(component) = components.next() {
+        let data = repo
+            .find_tree(tree)
+            .git_context(|| format!("read tree {tree}"))?;
+        let parsed = gix::objs::TreeRef::from_bytes(&data.data, gix::hash::Kind::Sha1)
+            .git_context(|| format!("decode tree {tree}"))?;
+        let Some(entry) = parsed
+            .entries
+            .iter()
+            .find(|e| e.filename == component.as_bytes())
+        else {
             return Ok(None);
         };
-        let mut components = rela.split('/').peekable();
-        while let Some(component) = components.next() {
-            let data = self
-                .repo
-                .find_tree(tree)
-                .git_context(|| format!("read tree {tree}"))?;
-            let parsed = gix::objs::TreeRef::from_bytes(&data.data, gix::hash::Kind::Sha1)
-                .git_context(|| format!("decode tree {tree}"))?;
-            let Some(entry) = parsed
-                .entries
-                .iter()
-                .find(|e| e.filename == component.as_bytes())
-            else {
-                return Ok(None);
-            };
-            let last = components.peek().is_none();
-            match (last, entry.mode.is_tree(), entry.mode.is_blob()) {
-                (true, _, true) => return Ok(Some(entry.oid.to_owned())),
-                (false, true, _) => tree = entry.oid.to_owned(),
-                _ => return Ok(None),
-            }
+        let last = components.peek().is_none();
+        match (last, entry.mode.is_tree(), entry.mode.is_blob()) {
+            (true, _, true) => return Ok(Some(entry.oid.to_owned())),
+            (false, true, _) => tree = entry.oid.to_owned(),
+            _ => return Ok(None),
         }
-        Ok(None)
     }
+    Ok(None)
 }
 
 /// The tree of `commit`.

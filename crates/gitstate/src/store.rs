@@ -15,7 +15,7 @@ use crate::name::{DocName, InvalidName};
 use crate::patch;
 use crate::refs;
 use crate::snapshot::Snapshot;
-use crate::transaction::{Change, Transaction, WriteOutcome};
+use crate::transaction::{Change, Transaction, WriteOutcome, WriteSpec};
 use crate::worktree::Worktree;
 
 /// Settings for opening a store; every field has a default.
@@ -254,7 +254,7 @@ impl Store {
     /// [`Error::Revision`] when `rev` does not resolve to a commit.
     pub fn snapshot_at(&self, rev: &str) -> Result<Snapshot, Error> {
         let repo = self.repo();
-        let id = resolve_revision(&repo, rev)?;
+        let id = crate::revision::resolve(&repo, rev)?;
         Snapshot::new(repo, Some(id), Some(rev.to_owned()))
     }
 
@@ -365,7 +365,7 @@ impl Store {
         E: Into<crate::error::BoxError>,
     {
         let name = name.try_into()?;
-        self.write("update", message, |snapshot| {
+        self.write(WriteSpec::new("update", message), |snapshot| {
             let current = snapshot.get_value(&name)?;
             let new = f(current).map_err(|e| Error::Callback {
                 name: name.to_string(),
@@ -387,7 +387,7 @@ impl Store {
         F: FnOnce(Option<T>) -> T,
     {
         let name = name.try_into()?;
-        self.write("update", None, |snapshot| {
+        self.write(WriteSpec::new("update", None), |snapshot| {
             let current = snapshot.get::<T, _>(&name)?;
             let new = to_value(&name, &f(current))?;
             Ok(vec![(name, Change::Put(new))])
@@ -408,7 +408,7 @@ impl Store {
         N: TryInto<DocName, Error = InvalidName>,
     {
         let name = name.try_into()?;
-        self.write("patch", message, |snapshot| {
+        self.write(WriteSpec::new("patch", message), |snapshot| {
             let current = snapshot.get_value(&name)?.unwrap_or(Value::Null);
             let new = patch::apply_merge_patch(&current, merge_patch);
             Ok(vec![(name, Change::Put(new))])
@@ -430,7 +430,7 @@ impl Store {
         N: TryInto<DocName, Error = InvalidName>,
     {
         let name = name.try_into()?;
-        self.write("patch", message, |snapshot| {
+        self.write(WriteSpec::new("patch", message), |snapshot| {
             let current = snapshot
                 .get_value(&name)?
                 .ok_or_else(|| snapshot.not_found(&name))?;
@@ -577,7 +577,7 @@ impl Store {
         let mut writer = self.object_writer(&objects_dir);
         // The empty tree is written like any other: git does not invent it for a commit.
         let tree = writer.write_object(&gix::objs::Tree::empty())?;
-        let text = crate::message::compose(Some("init store"), "init", &[]);
+        let text = crate::message::compose(Some("init store"), "init", &[], &[]);
         self.commit_and_move(&repo, tree, None, &text, writer)
             .map(|_| ())
     }
@@ -601,25 +601,6 @@ pub(crate) fn to_value<T: Serialize + ?Sized>(name: &DocName, value: &T) -> Resu
         name: name.to_string(),
         source,
     })
-}
-
-/// Resolve a revision to a commit id.
-pub(crate) fn resolve_revision(repo: &gix::Repository, rev: &str) -> Result<ObjectId, Error> {
-    let bad = |reason: String| Error::Revision {
-        rev: rev.to_owned(),
-        reason,
-    };
-    if rev.is_empty() || rev.starts_with('-') || rev.chars().any(char::is_control) {
-        return Err(bad("not a revision".into()));
-    }
-    let id = repo.rev_parse_single(rev).map_err(|e| bad(e.to_string()))?;
-    let object = id
-        .object()
-        .map_err(|e| bad(format!("cannot read the object: {e}")))?;
-    let commit = object
-        .peel_to_kind(gix::object::Kind::Commit)
-        .map_err(|_| bad("does not name a commit".into()))?;
-    Ok(commit.id)
 }
 
 /// The first parent of `commit`, if any.

@@ -146,9 +146,31 @@ impl<'s> Transaction<'s> {
             _ => "transaction",
         };
         let edits = self.edits;
-        self.store.write(op, self.message.as_deref(), move |_| {
-            Ok(edits.into_iter().collect())
-        })
+        self.store
+            .write(WriteSpec::new(op, self.message.as_deref()), move |_| {
+                Ok(edits.into_iter().collect())
+            })
+    }
+}
+
+/// What a write records besides its edits.
+pub(crate) struct WriteSpec<'a> {
+    pub(crate) op: &'a str,
+    pub(crate) message: Option<&'a str>,
+    pub(crate) trailers: Vec<(&'static str, String)>,
+    /// Write documents even when their files hold edits made outside gitstate (used by
+    /// `commit`, which records exactly those edits).
+    pub(crate) adopt_outside_edits: bool,
+}
+
+impl<'a> WriteSpec<'a> {
+    pub(crate) fn new(op: &'a str, message: Option<&'a str>) -> Self {
+        WriteSpec {
+            op,
+            message,
+            trailers: Vec::new(),
+            adopt_outside_edits: false,
+        }
     }
 }
 
@@ -163,16 +185,11 @@ struct Resolved {
 impl Store {
     /// The write protocol (see the module docs). `stage` runs under the lock and returns the
     /// edits, read against the snapshot of the current commit.
-    pub(crate) fn write<F>(
-        &self,
-        op: &str,
-        message: Option<&str>,
-        stage: F,
-    ) -> Result<WriteOutcome, Error>
+    pub(crate) fn write<F>(&self, spec: WriteSpec<'_>, stage: F) -> Result<WriteOutcome, Error>
     where
         F: FnOnce(&Snapshot) -> Result<Vec<(DocName, Change)>, Error>,
     {
-        let _lock = StoreLock::acquire(self.git_dir(), op, self.options().lock_timeout)?;
+        let _lock = StoreLock::acquire(self.git_dir(), spec.op, self.options().lock_timeout)?;
         let repo = self.repo();
         let (snapshot, mut index, _) = self.recover_locked(&repo, false)?;
         let head = snapshot.commit_id();
@@ -191,7 +208,9 @@ impl Store {
                 Change::Delete if current.is_none() => return Err(snapshot.not_found(&name)),
                 Change::Delete => (None, None),
             };
-            wt.check_writable(name.as_str(), &rela, current, &index)?;
+            if !spec.adopt_outside_edits {
+                wt.check_writable(name.as_str(), &rela, current, &index)?;
+            }
             if id != current {
                 resolved.push(Resolved {
                     name,
@@ -238,7 +257,7 @@ impl Store {
         }
         let tree = editor.write(|tree| writer.write_object(tree))?;
         let names: Vec<DocName> = resolved.iter().map(|r| r.name.clone()).collect();
-        let text = message::compose(message, op, &names);
+        let text = message::compose(spec.message, spec.op, &names, &spec.trailers);
         let commit = self.commit_and_move(&repo, tree, head, &text, writer)?;
 
         let changes: Vec<FileChange<'_>> = resolved

@@ -304,6 +304,42 @@ impl Worktree<'_> {
         Ok(repaired)
     }
 
+    /// Make the files at `paths` equal to HEAD (`head`): rewrite them from their blobs, or
+    /// remove them when HEAD has none; then record them in the index.
+    pub(crate) fn reset_paths(
+        &self,
+        repo: &gix::Repository,
+        head: &Files,
+        paths: &[String],
+        index: &mut gix::index::File,
+    ) -> Result<(), Error> {
+        let mut entries = Vec::new();
+        for rela in paths {
+            match head.get(rela) {
+                Some(id) => {
+                    self.refuse_symlinked_parents(rela)?;
+                    if let Ok(m) = std::fs::symlink_metadata(self.abs(rela))
+                        && !m.is_file()
+                    {
+                        return Err(Error::Unsafe {
+                            path: self.abs(rela),
+                            reason: "is not a regular file",
+                        });
+                    }
+                    let stat = self.restore(repo, rela, *id)?;
+                    entries.push((rela.as_str(), *id, stat));
+                }
+                None => self.remove_file(rela)?,
+            }
+        }
+        let touched: BTreeSet<&str> = paths.iter().map(String::as_str).collect();
+        index.remove_entries(|_, path, _| touched.contains(path.to_str_lossy().as_ref()));
+        for (rela, id, stat) in entries {
+            index.dangerously_push_entry(stat, id, Flags::empty(), Mode::FILE, rela.into());
+        }
+        self.write_index(index)
+    }
+
     fn stat(&self, rela: &str) -> Result<Stat, Error> {
         let path = self.abs(rela);
         let meta =
