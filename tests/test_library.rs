@@ -276,7 +276,7 @@ fn crash_lag_in_the_working_tree_is_repaired_on_open() {
     std::fs::write(s.path.join(".git/index"), &index_v1).expect("index");
     std::fs::write(s.path.join(".git/index.lock"), b"").expect("stale lock");
     std::fs::write(s.path.join(".git/objects/gitstate-tmp-0"), b"junk").expect("tmp");
-    std::fs::write(s.path.join(".doc.json.gitstate-tmp"), b"junk").expect("tmp");
+    std::fs::write(s.path.join(".gitstate-tmp"), b"junk").expect("tmp");
     let reopened = s.open();
     let text = std::fs::read_to_string(s.path.join("doc.json")).expect("read");
     assert_eq!(text, "{\n  \"v\": 2\n}\n");

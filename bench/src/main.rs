@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod history;
+
 struct Args {
+    history: Option<usize>,
     writes_small: usize,
     writes_large: usize,
     dir: Option<PathBuf>,
@@ -21,6 +24,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
+        history: None,
         writes_small: 300,
         writes_large: 40,
         dir: None,
@@ -42,9 +46,16 @@ fn parse_args() -> Result<Args, String> {
             "--dir" => args.dir = Some(PathBuf::from(value("--dir")?)),
             "--cli" => args.cli = PathBuf::from(value("--cli")?),
             "--no-git" => args.skip_git = true,
+            "--history" => {
+                args.history = Some(
+                    value("--history")?
+                        .parse()
+                        .map_err(|e| format!("--history: {e}"))?,
+                );
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: gitstate-bench [--n N (1 KiB writes, default 300)] [--n-large N (1 MiB writes, default 40)] [--dir DIR (where to run: e.g. a journaled ext4 mount)] [--cli PATH] [--no-git]"
+                    "usage: gitstate-bench [--n N (1 KiB writes, default 300)] [--n-large N (1 MiB writes, default 40)] [--dir DIR (where to run: e.g. a journaled ext4 mount)] [--cli PATH] [--no-git] [--history COMMITS (the history benchmark instead)]"
                 );
                 std::process::exit(0);
             }
@@ -207,6 +218,10 @@ fn run(args: &Args) -> Res<()> {
         Some(d) => tempfile::tempdir_in(d)?,
         None => tempfile::tempdir_in(std::env::current_dir()?.join("target"))?,
     };
+    if let Some(commits) = args.history {
+        println!("- filesystem: {}", filesystem_of(base.path()));
+        return history::run(base.path(), commits);
+    }
     let have_git = !args.skip_git && Command::new("git").arg("--version").output().is_ok();
     let cli = fs::canonicalize(&args.cli).ok();
     println!("# gitstate write benchmark");

@@ -57,7 +57,8 @@ impl From<Error> for Failure {
             | Error::InvalidJson { .. }
             | Error::Type { .. }
             | Error::Pointer { .. }
-            | Error::Patch { .. } => (INVALID, None),
+            | Error::Patch { .. }
+            | Error::Config { .. } => (INVALID, None),
             Error::Locked { .. } => (LOCKED, Some("retry later, or raise --lock-timeout")),
             Error::Conflict { .. } => (CONFLICT, Some("retry the write")),
             Error::OutsideEdit { .. } => (CONFLICT, None),

@@ -2,8 +2,9 @@
 //!
 //! Stored bytes are pretty-printed with a 2-space indent, object keys sorted by their UTF-8
 //! bytes, and a trailing newline, so equal values give equal bytes and git diffs stay
-//! readable. Numbers keep their exact text (serde_json's `arbitrary_precision`), so a
-//! read-modify-write never alters a number, however large or precise. Duplicate keys in input
+//! readable. Numbers keep their exact digits (serde_json's `arbitrary_precision`), so a
+//! read-modify-write never alters a number, however large or precise; only the spelling of
+//! an exponent is normalised (`1E2` is stored as `1e+2`, the same number). Duplicate keys in input
 //! keep the last value, as in JavaScript's `JSON.parse`.
 
 use serde_json::Value;

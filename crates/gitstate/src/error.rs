@@ -44,6 +44,14 @@ pub enum Error {
         /// What is wrong, naming the object, ref or path.
         what: String,
     },
+    /// A setting (option or environment variable) has an invalid value.
+    #[error("invalid setting {setting}: {reason}")]
+    Config {
+        /// The option or variable, with its value.
+        setting: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The directory is not a gitstate store.
     #[error("{} is not a gitstate store: {reason}", path.display())]
     NotAStore {

@@ -54,8 +54,9 @@ pub(crate) fn resolve(
 }
 
 fn bad_identity(source: &str, text: &str) -> Error {
-    Error::Corrupt {
-        what: format!("{source}: identity {text:?} is not of the form 'Name <email>'"),
+    Error::Config {
+        setting: format!("{source}={text:?}"),
+        reason: "an identity is of the form 'Name <email>'".into(),
     }
 }
 
@@ -65,8 +66,9 @@ pub(crate) fn commit_time(explicit: Option<Time>) -> Result<Time, Error> {
         return Ok(t);
     }
     if let Ok(text) = std::env::var(TIME_ENV) {
-        return parse_time(&text).ok_or_else(|| Error::Corrupt {
-            what: format!("{TIME_ENV}={text:?} is neither Unix seconds nor RFC 3339"),
+        return parse_time(&text).ok_or_else(|| Error::Config {
+            setting: format!("{TIME_ENV}={text:?}"),
+            reason: "a time is Unix seconds or RFC 3339".into(),
         });
     }
     let now = chrono::Local::now();

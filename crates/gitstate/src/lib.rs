@@ -83,7 +83,7 @@ pub use identity::{AUTHOR_ENV, DEFAULT_AUTHOR, TIME_ENV, parse_time};
 pub use lock::{Holder, LockState};
 pub use log::{LogEntry, LogOptions};
 pub use message::{DOC_TRAILER, EXTERNAL_OP, OP_TRAILER, TARGET_TRAILER};
-pub use name::{DocName, InvalidName, MAX_NAME_LEN};
+pub use name::{DocName, InvalidName, MAX_NAME_LEN, MAX_SEGMENT_LEN};
 pub use refs::BRANCH;
 pub use revision::parse_point_in_time;
 pub use snapshot::Snapshot;

@@ -149,30 +149,43 @@ impl Store {
             }
             let mut include = options.until.is_none_or(|u| info.time.seconds <= u.seconds);
             if !paths.is_empty() {
-                let here = match blobs_here.take() {
-                    Some(b) => b,
-                    None => blobs(&repo, Some(info.tree), &paths)?,
-                };
-                let parent_info = match info.parent {
-                    Some(p) => Some(read_commit(&repo, p)?),
-                    None => None,
-                };
-                let before = blobs(&repo, parent_info.as_ref().map(|p| p.tree), &paths)?;
-                let mut changed = here != before;
-                if changed && let Some(ptr) = &options.pointer {
-                    let now = pointer_value(&repo, here[0], ptr)?;
-                    let then = pointer_value(&repo, before[0], ptr)?;
-                    changed = match (&now, &then) {
-                        (Some(a), Some(b)) => !patch::json_equal(a, b),
-                        (None, None) => false,
-                        _ => true,
+                // gitstate's own commits name what they changed in trailers; only commits
+                // made by other programs need their trees compared with the parent's.
+                let parsed = message::parse(&info.message);
+                let trusted = parsed.op != message::EXTERNAL_OP && options.pointer.is_none();
+                let changed = if trusted {
+                    blobs_here = None;
+                    options
+                        .names
+                        .iter()
+                        .any(|n| parsed.names.iter().any(|t| t == n.as_str()))
+                } else {
+                    let here = match blobs_here.take() {
+                        Some(b) => b,
+                        None => blobs(&repo, Some(info.tree), &paths)?,
                     };
-                }
+                    let parent_info = match info.parent {
+                        Some(p) => Some(read_commit(&repo, p)?),
+                        None => None,
+                    };
+                    let before = blobs(&repo, parent_info.as_ref().map(|p| p.tree), &paths)?;
+                    let mut changed = here != before;
+                    if changed && let Some(ptr) = &options.pointer {
+                        let now = pointer_value(&repo, here[0], ptr)?;
+                        let then = pointer_value(&repo, before[0], ptr)?;
+                        changed = match (&now, &then) {
+                            (Some(a), Some(b)) => !patch::json_equal(a, b),
+                            (None, None) => false,
+                            _ => true,
+                        };
+                    }
+                    blobs_here = Some(before);
+                    if let (Some(p), Some(pi)) = (info.parent, parent_info) {
+                        cached = Some((p, pi));
+                    }
+                    changed
+                };
                 include &= changed;
-                blobs_here = Some(before);
-                if let (Some(p), Some(pi)) = (info.parent, parent_info) {
-                    cached = Some((p, pi));
-                }
             }
             if include {
                 let entry = info.entry(id);

@@ -5,13 +5,17 @@ use std::fmt;
 /// The longest name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
 
+/// The longest segment accepted, in bytes: `SEGMENT.json` must fit the file system's
+/// 255-byte limit for one file name.
+pub const MAX_SEGMENT_LEN: usize = 250;
+
 /// The file extension every document file carries.
 pub(crate) const EXTENSION: &str = ".json";
 
 /// A validated document name such as `batch/run-42`.
 ///
-/// Names are `/`-separated segments, each matching `[A-Za-z0-9_-][A-Za-z0-9._-]*`, at most
-/// [`MAX_NAME_LEN`] bytes in all, no segment equal to `.git` in any case. Such a name can only
+/// Names are `/`-separated segments, each matching `[A-Za-z0-9_-][A-Za-z0-9._-]*` and at most
+/// [`MAX_SEGMENT_LEN`] bytes, at most [`MAX_NAME_LEN`] bytes in all, no segment equal to `.git` in any case. Such a name can only
 /// ever map to a file below the store's working tree: it has no `..`, no leading dot, no
 /// backslash, no control character and is never absolute.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -82,6 +86,9 @@ pub(crate) fn validate(name: &str, allow_slash: bool) -> Result<(), InvalidName>
     for segment in name.split('/') {
         if segment.is_empty() {
             return fail("must not contain an empty segment ('//' or a trailing '/')");
+        }
+        if segment.len() > MAX_SEGMENT_LEN {
+            return fail("segments are at most 250 bytes (the file name adds .json)");
         }
         if segment == "." || segment == ".." {
             return fail("must not contain '.' or '..' segments");
@@ -205,7 +212,9 @@ mod tests {
         }
         let long = "a".repeat(256);
         assert!(DocName::new(&long).is_err());
-        assert!(DocName::new(&"a".repeat(255)).is_ok());
+        assert!(DocName::new(&"a".repeat(251)).is_err());
+        assert!(DocName::new(&"a".repeat(250)).is_ok());
+        assert!(DocName::new(&format!("{}/{}", "a".repeat(200), "b".repeat(54))).is_ok());
     }
 
     #[test]

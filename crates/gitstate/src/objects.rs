@@ -141,17 +141,41 @@ impl<'a> ObjectWriter<'a> {
                     .io_context("sync the file system of", self.objects_dir)
             }
             SyncMethod::PerFile => {
-                for (file, path) in &self.files_to_sync {
-                    file.sync_data().io_context("sync object", path)?;
-                }
-                if let Some(file) = extra {
-                    file.sync_data()
-                        .io_context("sync ref lock file", self.objects_dir)?;
-                }
+                // Issued concurrently: a journaling file system commits them together.
+                let mut dirs = Vec::new();
                 for dir in &self.dirs_to_sync {
-                    durable::sync_dir(dir)?;
+                    dirs.push((
+                        File::open(dir).io_context("open directory", dir)?,
+                        dir.clone(),
+                    ));
                 }
-                Ok(())
+                let lock = extra.map(|f| (f, self.objects_dir.to_path_buf()));
+                let all: Vec<(&File, &Path)> = self
+                    .files_to_sync
+                    .iter()
+                    .map(|(f, p)| (f, p.as_path()))
+                    .chain(dirs.iter().map(|(f, p)| (f, p.as_path())))
+                    .chain(lock.as_ref().map(|(f, p)| (*f, p.as_path())))
+                    .collect();
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = all
+                        .iter()
+                        .map(|(file, path)| {
+                            scope.spawn(move || file.sync_all().io_context("sync", path))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(Error::Corrupt {
+                                    what: "a sync thread panicked".into(),
+                                })
+                            })
+                        })
+                        .collect::<Result<Vec<()>, Error>>()
+                })
+                .map(|_| ())
             }
         }
     }

@@ -14,6 +14,10 @@ use gix::ObjectId;
 use crate::durable::{self, Durability};
 use crate::error::{Error, GitContext, IoContext};
 
+/// How gitstate's reflog lines begin: their time is the commit's time, which lets time
+/// travel use the reflog as an index (see `revision`).
+pub(crate) const REFLOG_PREFIX: &str = "gitstate: ";
+
 /// The one branch a store uses.
 pub const BRANCH: &str = "refs/heads/main";
 

@@ -11,7 +11,7 @@
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
-use crate::error::{Error, GitContext};
+use crate::error::Error;
 use crate::refs;
 
 /// Resolve `rev` to a commit.
@@ -112,29 +112,111 @@ pub fn parse_point_in_time(text: &str) -> Option<gix::date::Time> {
 /// The newest commit on the branch's first-parent chain whose commit time is at or before
 /// `time`. Walking from the branch tip, the first such commit is the newest one in history,
 /// which also settles ties between commits of the same second.
+///
+/// The reflog serves as an index when it mirrors the first-parent chain (every move a plain
+/// commit on top of the previous value): then the walk reads reflog lines instead of
+/// commits, and only commits not written by gitstate (whose reflog time may differ from
+/// their commit time) are read.
 pub(crate) fn at_time(
     repo: &gix::Repository,
     time: gix::date::Time,
 ) -> Result<Option<ObjectId>, Error> {
-    let mut next = refs::read_branch(repo)?;
+    let head = refs::read_branch(repo)?;
+    let start = match reflog_walk(repo, head, time)? {
+        ReflogWalk::Found(id) => return Ok(Some(id)),
+        ReflogWalk::ContinueFrom(id) => id,
+        ReflogWalk::Unusable => head,
+    };
+    walk_first_parents(repo, start, time)
+}
+
+fn walk_first_parents(
+    repo: &gix::Repository,
+    mut next: Option<ObjectId>,
+    time: gix::date::Time,
+) -> Result<Option<ObjectId>, Error> {
     while let Some(id) = next {
-        let commit = repo
-            .find_commit(id)
-            .git_context(|| format!("read commit {id}"))?;
-        let decoded = commit
-            .decode()
-            .git_context(|| format!("decode commit {id}"))?;
-        let when = decoded
-            .committer()
-            .git_context(|| format!("decode committer of {id}"))?
-            .time()
-            .git_context(|| format!("decode time of {id}"))?;
-        if when.seconds <= time.seconds {
+        let info = crate::log::read_commit(repo, id)?;
+        if info.time.seconds <= time.seconds {
             return Ok(Some(id));
         }
-        next = decoded.parents().next();
+        next = info.parent;
     }
     Ok(None)
+}
+
+enum ReflogWalk {
+    /// The answer.
+    Found(ObjectId),
+    /// Every commit the reflog covers is newer than the time: walk on from this commit
+    /// (`None`: the reflog covers the whole history, there is no answer).
+    ContinueFrom(Option<ObjectId>),
+    /// The reflog does not mirror the history: walk commits.
+    Unusable,
+}
+
+fn reflog_walk(
+    repo: &gix::Repository,
+    head: Option<ObjectId>,
+    time: gix::date::Time,
+) -> Result<ReflogWalk, Error> {
+    let Ok(text) = std::fs::read(repo.git_dir().join("logs/refs/heads/main")) else {
+        return Ok(ReflogWalk::Unusable);
+    };
+    let mut expected_new = head;
+    for line in text.lines().rev() {
+        let Some(entry) = parse_reflog_line(line) else {
+            return Ok(ReflogWalk::Unusable);
+        };
+        if Some(entry.new) != expected_new {
+            return Ok(ReflogWalk::Unusable);
+        }
+        let is_ours = entry.message.starts_with(refs::REFLOG_PREFIX.as_bytes());
+        let is_plain_commit = entry.message.starts_with(b"commit: ")
+            || entry.message.starts_with(b"commit (initial): ");
+        if !is_ours && !is_plain_commit {
+            return Ok(ReflogWalk::Unusable);
+        }
+        let commit_time = if is_ours {
+            entry.seconds
+        } else {
+            crate::log::read_commit(repo, entry.new)?.time.seconds
+        };
+        if commit_time <= time.seconds {
+            return Ok(ReflogWalk::Found(entry.new));
+        }
+        expected_new = entry.old;
+    }
+    Ok(ReflogWalk::ContinueFrom(expected_new))
+}
+
+struct ReflogLine<'a> {
+    old: Option<ObjectId>,
+    new: ObjectId,
+    seconds: i64,
+    message: &'a [u8],
+}
+
+/// `OLD NEW NAME <EMAIL> SECONDS OFFSET\tMESSAGE`
+fn parse_reflog_line(line: &[u8]) -> Option<ReflogLine<'_>> {
+    let (head, message) = match line.find_byte(b'\t') {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, &b""[..]),
+    };
+    let old = ObjectId::from_hex(head.get(..40)?).ok()?;
+    let new = ObjectId::from_hex(head.get(41..81)?).ok()?;
+    let close = head.rfind_byte(b'>')?;
+    let mut fields = head
+        .get(close + 1..)?
+        .split_str(" ")
+        .filter(|f| !f.is_empty());
+    let seconds = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+    Some(ReflogLine {
+        old: (!old.is_null()).then_some(old),
+        new,
+        seconds,
+        message,
+    })
 }
 
 #[cfg(test)]

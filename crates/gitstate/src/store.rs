@@ -108,7 +108,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-const EXCLUDE: &str = "# temporary files of gitstate writers\n.*.gitstate-tmp\n";
+const EXCLUDE: &str = "# temporary files of gitstate writers\n.gitstate-tmp\n";
 const CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n";
 
 impl Store {
@@ -200,7 +200,9 @@ impl Store {
             repo,
             options,
         };
-        store.recover_if_free()?;
+        // Reads never depend on the working tree, so a repair that cannot be done now (it is
+        // retried, and reported, by the next write) does not stop the store from opening.
+        let _ = store.recover_if_free();
         Ok(store)
     }
 

@@ -309,7 +309,11 @@ impl Store {
         let pending = refs::prepare_move(repo, parent, id)?;
         writer.finish(pending.lock_file())?;
         let identity = format!("{} <{}>", who.0, who.1);
-        let summary = format!("commit: {}", text.lines().next().unwrap_or_default());
+        let summary = format!(
+            "{}{}",
+            refs::REFLOG_PREFIX,
+            text.lines().next().unwrap_or_default()
+        );
         pending.commit(
             &ReflogEntry {
                 identity: &identity,

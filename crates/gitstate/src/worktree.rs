@@ -18,8 +18,11 @@ use gix::index::entry::{Flags, Mode, Stat};
 use crate::durable::{self, Durability};
 use crate::error::{Error, GitContext, IoContext};
 
-/// Suffix of the temporary file a document is written to before it is renamed into place.
-pub(crate) const TMP_SUFFIX: &str = ".gitstate-tmp";
+/// The temporary file a document is written to, in its own directory, before it is renamed
+/// into place. One name per directory suffices: writers hold the store lock, and write one
+/// file at a time. (A name derived from the document's would not fit the file system's
+/// 255-byte limit for the longest document names.)
+pub(crate) const TMP_NAME: &str = ".gitstate-tmp";
 
 /// What the working tree holds at a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,10 +222,10 @@ impl Worktree<'_> {
     }
 
     fn write_file(&self, rela: &str, bytes: &[u8]) -> Result<Stat, Error> {
-        let (dir, base) = rela.rsplit_once('/').unwrap_or(("", rela));
+        let dir = rela.rsplit_once('/').map_or("", |(dir, _)| dir);
         durable::create_dirs_below(self.root, dir)?;
         let dest = self.abs(rela);
-        let tmp = dest.with_file_name(format!(".{base}{TMP_SUFFIX}"));
+        let tmp = dest.with_file_name(TMP_NAME);
         durable::replace_file(&tmp, &dest, bytes, 0o600, Durability::Fast)?;
         let meta =
             gix::index::fs::Metadata::from_path_no_follow(&dest).io_context("inspect", &dest)?;
@@ -407,7 +410,7 @@ impl Worktree<'_> {
             }
             let rela = format!("{prefix}{name}");
             let file_type = entry.file_type().io_context("inspect", entry.path())?;
-            if name.starts_with('.') && name.ends_with(TMP_SUFFIX) && file_type.is_file() {
+            if name == TMP_NAME && file_type.is_file() {
                 on_tmp(entry.path());
             } else if file_type.is_dir() {
                 self.walk(&entry.path(), &format!("{rela}/"), files, on_tmp)?;

@@ -1,0 +1,134 @@
+//! `gitstate-bench history`: reading history from a store with a long one.
+//!
+//! Builds a store of N commits over 100 documents (document `hot` changes in every 10th
+//! commit, the others in turn), one second apart, then times the history commands and the
+//! write latency at the start and at the end of that history.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const START: i64 = 1_800_000_000;
+
+fn time<T>(f: impl FnOnce() -> Res<T>) -> Res<(Duration, T)> {
+    let t = Instant::now();
+    let out = f()?;
+    Ok((t.elapsed(), out))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn doc(i: usize) -> serde_json::Value {
+    json!({"i": i, "step": i % 7, "items": [i % 3, i % 5], "note": "x".repeat(200)})
+}
+
+/// Median latency of `n` durable writes to a store at its current length.
+fn write_latency(path: &Path, n: usize, at: i64) -> Res<Duration> {
+    let store = gitstate::Store::open(
+        path,
+        gitstate::Options::default().commit_time(gitstate::Time::new(at, 0)),
+    )?;
+    let mut samples = Vec::new();
+    for k in 0..n {
+        let (d, _) =
+            time(|| Ok(store.set(format!("doc-{:02}", k % 99 + 1).as_str(), &doc(k + 7))?))?;
+        samples.push(d);
+    }
+    Ok(median(samples))
+}
+
+pub fn run(dir: &Path, commits: usize) -> Res<()> {
+    let path = dir.join("history-store");
+    let (store, _) = gitstate::Store::init(&path, gitstate::Options::default())?;
+    drop(store);
+    println!("# gitstate history benchmark: {commits} commits over 100 documents");
+    println!();
+    let early = write_latency(&path, 50, START - 100)?;
+    let build_start = Instant::now();
+    {
+        let mut options = gitstate::Options::default().durability(gitstate::Durability::Fast);
+        for i in 0..commits {
+            options.commit_time = Some(gitstate::Time::new(START + i as i64, 0));
+            let store = gitstate::Store::open(&path, options.clone())?;
+            let name = if i % 10 == 0 {
+                "hot".to_owned()
+            } else {
+                format!("doc-{:02}", i % 99 + 1)
+            };
+            store.set(name.as_str(), &doc(i))?;
+            if (i + 1) % 10_000 == 0 {
+                eprintln!(
+                    "  {} commits ({:.0} s)",
+                    i + 1,
+                    build_start.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
+    println!(
+        "- built in {:.1} s (fast durability, one store handle per write)",
+        build_start.elapsed().as_secs_f64()
+    );
+    let late = write_latency(&path, 50, START + commits as i64 + 10)?;
+    let store = gitstate::Store::open(&path, gitstate::Options::default())?;
+    let hot: gitstate::DocName = "hot".try_into()?;
+
+    let mut rows: Vec<(String, Duration, String, &str)> = Vec::new();
+    let mut opts = gitstate::LogOptions::default();
+    opts.names = vec![hot.clone()];
+    opts.limit = Some(20);
+    let (d, n) = time(|| Ok(store.log(&opts)?.len()))?;
+    rows.push(("log hot -n 20".into(), d, format!("{n} entries"), "< 50 ms"));
+    opts.limit = None;
+    let (d, n) = time(|| Ok(store.log(&opts)?.len()))?;
+    rows.push(("log hot (full)".into(), d, format!("{n} entries"), "< 1 s"));
+    let mid = chrono::DateTime::from_timestamp(START + commits as i64 / 2, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    let (d, v) = time(|| Ok(store.snapshot_at(&mid)?.get_value("hot")?))?;
+    rows.push((
+        "get hot --at <mid-history time>".into(),
+        d,
+        format!("i = {}", v.map(|v| v["i"].clone()).unwrap_or_default()),
+        "< 50 ms",
+    ));
+    let (d, n) = time(|| Ok(store.blame("hot", None)?.len()))?;
+    rows.push((
+        format!("blame hot ({} changes)", commits / 10),
+        d,
+        format!("{n} values"),
+        "< 1 s",
+    ));
+    let far = format!("HEAD~{}", commits * 9 / 10);
+    let (d, n) = time(|| Ok(store.diff(Some(&far), Some("HEAD"), &[] as &[&str])?.len()))?;
+    rows.push((
+        format!("diff {far} HEAD"),
+        d,
+        format!("{n} documents"),
+        "(no target)",
+    ));
+
+    println!();
+    println!("| operation | time | result | target |");
+    println!("|---|---:|---|---|");
+    for (what, d, result, target) in rows {
+        println!(
+            "| {what} | {:.1} ms | {result} | {target} |",
+            d.as_secs_f64() * 1e3
+        );
+    }
+    println!();
+    println!(
+        "durable write latency (median of 50): {:.3} ms at commit 1, {:.3} ms at commit {commits}: ratio {:.2} (target ≤ 1.2)",
+        early.as_secs_f64() * 1e3,
+        late.as_secs_f64() * 1e3,
+        late.as_secs_f64() / early.as_secs_f64()
+    );
+    Ok(())
+}
