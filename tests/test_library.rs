@@ -367,3 +367,32 @@ fn store_is_usable_from_threads() {
     }
     assert_eq!(store.get::<u32, _>("c").expect("get"), Some(40));
 }
+
+#[test]
+fn empty_object_files_left_by_a_power_cut_are_removed_on_open() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("doc", &1).expect("set");
+    drop(store);
+    // What a power cut can leave: an unreferenced object file whose data never reached the
+    // disk, and the holder record of the writer that died holding the lock.
+    let empty = s
+        .path
+        .join(".git/objects/ab/cdef0123456789abcdef0123456789abcdef01");
+    std::fs::create_dir_all(empty.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&empty, b"").expect("empty object");
+    let verify = s.verify();
+    assert!(
+        verify.iter().any(|p| p.contains("empty object file")),
+        "verify must report it: {verify:?}"
+    );
+    std::fs::write(
+        s.path.join(".git/gitstate.lock"),
+        br#"{"pid":999999,"host":"h","op":"set doc","since":"2026-01-01T00:00:00Z"}"#,
+    )
+    .expect("stale record");
+    let store = s.open();
+    assert!(!empty.exists(), "the empty object file is still there");
+    assert!(store.verify().expect("verify").is_empty());
+    assert_git_clean(&s.path);
+}

@@ -29,6 +29,11 @@ impl TempStore {
         s
     }
 
+    /// The problems `verify` finds in the store.
+    pub fn verify(&self) -> Vec<String> {
+        self.open().verify().expect("verify")
+    }
+
     /// Open it through the library.
     pub fn open(&self) -> gitstate::Store {
         gitstate::Store::open(&self.path, gitstate::Options::default()).expect("open store")

@@ -72,6 +72,12 @@ impl Store {
                 return Ok(problems);
             }
         };
+        for path in crate::objects::empty_loose_objects(&self.git_dir().join("objects"))? {
+            problems.push(format!(
+                "{}: empty object file, left by an interrupted write (`gitstate recover` removes it)",
+                path.display()
+            ));
+        }
         let mut seen = HashSet::new();
         let mut commits: Vec<ObjectId> = head.into_iter().collect();
         while let Some(id) = commits.pop() {
@@ -89,9 +95,7 @@ impl Store {
                 Err(e) => problems.push(format!("commit {id}: cannot decode: {e}")),
             }
         }
-        if let Some(head) = head
-            && problems.is_empty()
-        {
+        if let Some(head) = head {
             let snapshot = Snapshot::new(repo, Some(head), None)?;
             let files = snapshot.files()?;
             let mut names = BTreeSet::new();

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::durable::{self, Durability, SyncMethod};
 use crate::error::{Error, GitContext, IoContext};
-use crate::lock::StoreLock;
+use crate::lock::{LockState, StoreLock};
 use crate::name::{DocName, InvalidName};
 use crate::patch;
 use crate::refs;
@@ -453,6 +453,7 @@ impl Store {
     /// [`Error::Locked`] when the lock is not free within the timeout; I/O errors.
     pub fn recover(&self) -> Result<Vec<String>, Error> {
         let _lock = StoreLock::acquire(&self.git_dir, "recover", self.options.lock_timeout)?;
+        crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"))?;
         self.recover_locked(&self.repo(), true)
             .map(|(_, _, repaired)| repaired)
     }
@@ -460,11 +461,21 @@ impl Store {
     /// Recover on open, but only when no writer holds the lock: readers never wait.
     fn recover_if_free(&self) -> Result<(), Error> {
         let repo = self.repo();
-        if !self.needs_recovery(&repo)? {
+        // A holder record in a lock nobody holds: a writer died holding it (killed, crashed,
+        // or the machine lost power). After a power cut its unsynced object files may be
+        // empty; they are unreferenced (the branch only moves after the sync), but git fsck
+        // would report them.
+        let died_holding = matches!(crate::lock::state(&self.git_dir)?, LockState::Stale(_));
+        if !died_holding && !self.needs_recovery(&repo)? {
             return Ok(());
         }
         match StoreLock::acquire(&self.git_dir, "recover", Duration::ZERO) {
-            Ok(_lock) => self.recover_locked(&repo, true).map(|_| ()),
+            Ok(_lock) => {
+                if died_holding {
+                    crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"))?;
+                }
+                self.recover_locked(&repo, true).map(|_| ())
+            }
             Err(Error::Locked { .. }) => Ok(()),
             Err(e) => Err(e),
         }
