@@ -7,22 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gitstate_tests::{TempStore, assert_git_clean, git};
+use gitstate_tests::{Lcg, TempStore, assert_git_clean, git};
 
 const WRITER: &str = env!("CARGO_BIN_EXE_gitstate-writer");
-
-/// A small deterministic generator, so a failing round can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-}
 
 fn rounds() -> u64 {
     std::env::var("GITSTATE_CRASH_ROUNDS")

@@ -2,26 +2,10 @@
 //! reflog, time, checkpoints), rollback, undo, and edits made outside gitstate.
 
 use gitstate::{ChangeKind, Error, Options, Store, Time};
-use gitstate_tests::{TempStore, assert_git_clean, cli, commit_count, git, head, run};
+use gitstate_tests::{Lcg, TempStore, assert_git_clean, cli, commit_count, git, head, run};
 use serde_json::{Value, json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_gitstate-e2e");
-
-/// A deterministic generator, so a failing case can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// A store whose commits carry increasing fixed times (one per call to `at`).
 fn store_with_clock(s: &TempStore, t: i64) -> Store {

@@ -154,3 +154,23 @@ pub fn head(store: &Path) -> String {
     assert_eq!(r.code, 0, "{}", r.stderr);
     r.stdout.trim().to_owned()
 }
+
+/// A small deterministic random generator (Knuth's MMIX constants), so that a failing
+/// generated case can be replayed from its seed.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next value, 31 bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    /// A value in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

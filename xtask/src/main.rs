@@ -106,7 +106,8 @@ fn bench(args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&mount).map_err(|e| format!("create {mount_s}: {e}"))?;
     let _ = Command::new("umount").arg(&mount).status();
     step("truncate", &["-s", "4G", &image_s], &[])?;
-    step("mkfs.ext4", &["-q", "-F", &image_s], &[])?;
+    // One inode per 4 KiB: loose objects use one inode each.
+    step("mkfs.ext4", &["-q", "-F", "-i", "4096", &image_s], &[])?;
     step("mount", &["-o", "loop", &image_s, &mount_s], &[])?;
     full.extend(["--dir".to_owned(), mount_s.clone()]);
     let full: Vec<&str> = full.iter().map(String::as_str).collect();
