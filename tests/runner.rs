@@ -7,3 +7,4 @@ mod test_conformance;
 mod test_crash;
 mod test_history;
 mod test_library;
+mod test_migrate;

@@ -48,7 +48,7 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_write() {
                 }
             })
         };
-        std::thread::sleep(Duration::from_micros(rng.next() % 40_000));
+        std::thread::sleep(Duration::from_micros(rng.next_u64() % 40_000));
         child.kill().expect("SIGKILL the writer");
         let status = child.wait().expect("wait");
         reader.join().expect("reader");

@@ -161,7 +161,7 @@ pub struct Lcg(pub u64);
 
 impl Lcg {
     /// The next value, 31 bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -171,6 +171,6 @@ impl Lcg {
 
     /// A value in `0..n` (`n > 0`).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 }

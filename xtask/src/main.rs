@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's developer tasks.
 //!
 //! - `ci`: exactly what CI runs: fmt check, clippy with `-D warnings` on all targets, the
-//!   tests, the docs with warnings denied.
+//!   tests, the docs with warnings denied, the migration golden tests.
 //! - `demo`: a short tour of the CLI on a store it creates.
+//! - `migration-test [--bless]`: golden tests of the schemas in `tests/migrations/`.
 //! - `bench [ARGS]`: the write benchmark in release mode (see `bench/`).
 
 use std::path::{Path, PathBuf};
@@ -14,8 +15,9 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
+        Some("migration-test") => migration_test(args.iter().any(|a| a == "--bless")),
         _ => {
-            eprintln!("usage: cargo xtask (ci | demo | bench [--help])");
+            eprintln!("usage: cargo xtask (ci | demo | migration-test [--bless] | bench [--help])");
             return ExitCode::from(2);
         }
     };
@@ -54,6 +56,47 @@ fn step(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String
     }
 }
 
+/// Golden tests for every schema in `tests/migrations/schemas.json`: the cases under
+/// `tests/migrations/<schema>/<from-version>/` must migrate to their `.expected.json`;
+/// `--bless` rewrites the expected files.
+fn migration_test(bless: bool) -> Result<(), String> {
+    let dir = root().join("tests/migrations");
+    let file = dir.join("schemas.json");
+    let text = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let schemas = gitstate::migrate::parse_schema_file(&text)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut failed = 0;
+    for schema in &schemas {
+        let cases = dir.join(schema.name());
+        let report = gitstate::migrate::run_golden(schema, &cases, bless)
+            .map_err(|e| format!("schema {}: {e}", schema.name()))?;
+        println!(
+            "schema {}: {} passed, {} failed, {} blessed",
+            schema.name(),
+            report.passed.len(),
+            report.failed.len(),
+            report.blessed.len()
+        );
+        for (case, why) in &report.failed {
+            println!("  FAILED {case}: {why}");
+        }
+        if report.passed.is_empty() && report.blessed.is_empty() && report.failed.is_empty() {
+            return Err(format!(
+                "schema {} has no golden cases in {}",
+                schema.name(),
+                cases.display()
+            ));
+        }
+        failed += report.failed.len();
+    }
+    if failed > 0 {
+        return Err(format!(
+            "{failed} golden case(s) failed (run with --bless to accept new output)"
+        ));
+    }
+    Ok(())
+}
+
 fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[
@@ -75,7 +118,8 @@ fn ci() -> Result<(), String> {
             "gitstate-bench",
         ],
         &[("RUSTDOCFLAGS", "-D warnings")],
-    )
+    )?;
+    migration_test(false)
 }
 
 /// `cargo xtask bench [--journaled] [ARGS…]`: build in release and run the benchmark;

@@ -33,7 +33,20 @@ pub struct Cli {
 
 pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 3 not found (document, revision or store), \
 4 invalid input (name, JSON, patch, pointer), 5 store locked, 6 conflict or outside edit, \
-7 update command failed, 8 verify found problems";
+7 update command failed, 8 verify found problems, 9 migration failed";
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaAction {
+    /// Validate a schema file and store it (one commit)
+    Put {
+        /// The schema file (JSON); `-` for stdin
+        file: PathBuf,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Print the stored schema file
+    Show,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiffFormat {
@@ -80,6 +93,9 @@ pub enum Command {
         /// Only the value at this RFC 6901 JSON Pointer
         #[arg(long, value_name = "PTR", allow_hyphen_values = true)]
         pointer: Option<String>,
+        /// Migrated to its schema's current version, in memory (nothing is written)
+        #[arg(long, conflicts_with = "at")]
+        migrated: bool,
     },
     /// Delete a document
     Rm {
@@ -189,6 +205,24 @@ pub enum Command {
     },
     /// Throw away edits made by hand: rewrite document files (all when none named) from HEAD
     Restore { names: Vec<String> },
+    /// Migrate documents that are behind their schema, in one commit (all or nothing)
+    Migrate {
+        /// Only these documents [default: every covered document]
+        names: Vec<String>,
+        /// Print the diff it would commit; write nothing
+        #[arg(long, conflicts_with = "check")]
+        dry_run: bool,
+        /// Replay every historical snapshot through the current schemas; write nothing
+        #[arg(long)]
+        check: bool,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// The store's schema file (the document _gitstate/schemas)
+    Schema {
+        #[command(subcommand)]
+        action: SchemaAction,
+    },
     /// Show the lock holder, working-tree drift and leftovers of crashed writers
     Status,
     /// Check every reachable object and every document; non-zero exit on any problem

@@ -26,9 +26,26 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                     value,
                     message,
                 } => set(cli, &store, name, value.as_deref(), message.as_deref()),
-                Command::Get { name, at, pointer } => {
-                    get(&store, name, at.as_deref(), pointer.as_deref())
-                }
+                Command::Get {
+                    name,
+                    at,
+                    pointer,
+                    migrated,
+                } => get(&store, name, at.as_deref(), pointer.as_deref(), *migrated),
+                Command::Migrate {
+                    names,
+                    dry_run,
+                    check,
+                    message,
+                } => crate::migrate::migrate(
+                    cli,
+                    &store,
+                    names,
+                    *dry_run,
+                    *check,
+                    message.as_deref(),
+                ),
+                Command::Schema { action } => crate::migrate::schema(cli, &store, action),
                 Command::Rm { name, message } => {
                     let outcome = store.delete(name.as_str(), message.as_deref())?;
                     report(cli, "rm", name, &outcome);
@@ -185,7 +202,7 @@ fn init(cli: &Cli, dir: PathBuf, options: Options) -> Result<(), Failure> {
 }
 
 /// Read all of stdin.
-fn stdin_bytes() -> Result<Vec<u8>, Failure> {
+pub fn stdin_bytes() -> Result<Vec<u8>, Failure> {
     let mut buf = Vec::new();
     std::io::stdin()
         .read_to_end(&mut buf)
@@ -194,7 +211,7 @@ fn stdin_bytes() -> Result<Vec<u8>, Failure> {
 }
 
 /// Parse JSON input meant for `what`.
-fn parse_input(bytes: &[u8], what: &str) -> Result<Value, Failure> {
+pub fn parse_input(bytes: &[u8], what: &str) -> Result<Value, Failure> {
     gitstate::parse_json(bytes).map_err(|source| {
         Failure::from(Error::InvalidJson {
             what: what.to_owned(),
@@ -243,13 +260,24 @@ pub fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-fn get(store: &Store, name: &str, at: Option<&str>, pointer: Option<&str>) -> Result<(), Failure> {
+fn get(
+    store: &Store,
+    name: &str,
+    at: Option<&str>,
+    pointer: Option<&str>,
+    migrated: bool,
+) -> Result<(), Failure> {
     let doc = DocName::new(name).map_err(Error::from)?;
-    let snapshot = match at {
-        Some(rev) => store.snapshot_at(rev)?,
-        None => store.snapshot()?,
+    let found = if migrated {
+        store.get_migrated(doc.as_str())?
+    } else {
+        let snapshot = match at {
+            Some(rev) => store.snapshot_at(rev)?,
+            None => store.snapshot()?,
+        };
+        snapshot.get_value(&doc)?
     };
-    let value = snapshot.get_value(&doc)?.ok_or_else(|| Error::NotFound {
+    let value = found.ok_or_else(|| Error::NotFound {
         name: doc.to_string(),
         at: at.map(str::to_owned),
     })?;

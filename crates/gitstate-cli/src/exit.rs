@@ -17,6 +17,7 @@ pub const LOCKED: u8 = 5;
 pub const CONFLICT: u8 = 6;
 pub const UPDATE_FAILED: u8 = 7;
 pub const CHECK_FAILED: u8 = 8;
+pub const MIGRATION_FAILED: u8 = 9;
 
 impl Failure {
     pub fn new(code: u8, message: impl Into<String>) -> Self {
@@ -63,6 +64,7 @@ impl From<Error> for Failure {
             Error::Conflict { .. } => (CONFLICT, Some("retry the write")),
             Error::OutsideEdit { .. } => (CONFLICT, None),
             Error::Callback { .. } => (UPDATE_FAILED, None),
+            Error::Migrate { .. } => (MIGRATION_FAILED, None),
             _ => (GENERAL, None),
         };
         Failure {

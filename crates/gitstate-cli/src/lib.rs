@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod exit;
 mod history;
+mod migrate;
 mod output;
 
 use std::process::ExitCode;

@@ -116,6 +116,14 @@ pub enum Error {
         #[source]
         source: PatchError,
     },
+    /// A schema or migration failed; nothing was written.
+    #[error("{what}: {source}")]
+    Migrate {
+        /// The document or schema file.
+        what: String,
+        /// The schema, version and step involved.
+        source: Box<crate::migrate::MigrateError>,
+    },
     /// An `update` callback failed; nothing was written.
     #[error("update of {name} failed")]
     Callback {

@@ -48,6 +48,11 @@
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
+/// The migration guide's Rust examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/migrations.md")]
+struct MigrationGuideDoctests;
+
 mod canonical;
 mod check;
 mod checkpoint;
@@ -59,6 +64,8 @@ mod identity;
 mod lock;
 mod log;
 mod message;
+pub mod migrate;
+mod migration;
 mod name;
 mod objects;
 mod outside;
@@ -83,6 +90,10 @@ pub use identity::{AUTHOR_ENV, DEFAULT_AUTHOR, TIME_ENV, parse_time};
 pub use lock::{Holder, LockState};
 pub use log::{LogEntry, LogOptions};
 pub use message::{DOC_TRAILER, EXTERNAL_OP, OP_TRAILER, TARGET_TRAILER};
+pub use migration::{
+    CheckFailure, MIGRATED_TRAILER, Migrated, MigrationOutcome, OldVersionWrites, SCHEMA_DOC,
+    SCHEMA_TRAILER,
+};
 pub use name::{DocName, InvalidName, MAX_NAME_LEN, MAX_SEGMENT_LEN};
 pub use refs::BRANCH;
 pub use revision::parse_point_in_time;

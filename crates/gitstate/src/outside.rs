@@ -22,6 +22,7 @@ impl Store {
     pub fn commit_outside_edits(&self, message: Option<&str>) -> Result<WriteOutcome, Error> {
         let mut spec = WriteSpec::new("commit", message);
         spec.adopt_outside_edits = true;
+        spec.check_versions = false;
         self.write(spec, |snapshot| {
             let wt = self.worktree();
             let index = wt.load_index()?;

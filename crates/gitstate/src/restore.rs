@@ -72,6 +72,7 @@ impl Store {
         target_id: gix::ObjectId,
     ) -> Result<WriteOutcome, Error> {
         let mut spec = WriteSpec::new(op, message);
+        spec.check_versions = false;
         spec.trailers.push((TARGET_TRAILER, target_id.to_string()));
         let default_message;
         if message.is_none() {

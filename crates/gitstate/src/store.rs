@@ -1,6 +1,7 @@
 //! The store: creating and opening one, and the front door for reading and writing documents.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gix::ObjectId;
@@ -11,6 +12,8 @@ use serde_json::Value;
 use crate::durable::{self, Durability, SyncMethod};
 use crate::error::{Error, GitContext, IoContext};
 use crate::lock::{LockState, StoreLock};
+use crate::migrate::Schema;
+use crate::migration::OldVersionWrites;
 use crate::name::{DocName, InvalidName};
 use crate::patch;
 use crate::refs;
@@ -34,6 +37,10 @@ pub struct Options {
     pub commit_time: Option<gix::date::Time>,
     /// How full durability syncs a write's objects. Default: [`SyncMethod::FileSystem`].
     pub sync_method: SyncMethod,
+    /// Schemas defined in Rust (in addition to the store's schema file).
+    pub schemas: Vec<Arc<Schema>>,
+    /// What a write of a document at an old schema version does. Default: migrate it.
+    pub old_version_writes: OldVersionWrites,
 }
 
 impl Default for Options {
@@ -44,6 +51,8 @@ impl Default for Options {
             author: None,
             commit_time: None,
             sync_method: SyncMethod::default(),
+            schemas: Vec::new(),
+            old_version_writes: OldVersionWrites::default(),
         }
     }
 }
@@ -64,6 +73,18 @@ impl Options {
     /// Set [`Options::author`] (`Name <email>`).
     pub fn author(mut self, author: impl Into<String>) -> Self {
         self.author = Some(author.into());
+        self
+    }
+
+    /// Add a schema defined in Rust.
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.schemas.push(Arc::new(schema));
+        self
+    }
+
+    /// Set [`Options::old_version_writes`].
+    pub fn old_version_writes(mut self, what: OldVersionWrites) -> Self {
+        self.old_version_writes = what;
         self
     }
 

@@ -161,6 +161,9 @@ pub(crate) struct WriteSpec<'a> {
     /// Write documents even when their files hold edits made outside gitstate (used by
     /// `commit`, which records exactly those edits).
     pub(crate) adopt_outside_edits: bool,
+    /// Check new values against their schema's version (migrating or refusing old ones).
+    /// Off for writes that restore earlier states (rollback, undo) or record them.
+    pub(crate) check_versions: bool,
 }
 
 impl<'a> WriteSpec<'a> {
@@ -170,6 +173,7 @@ impl<'a> WriteSpec<'a> {
             message,
             trailers: Vec::new(),
             adopt_outside_edits: false,
+            check_versions: true,
         }
     }
 }
@@ -189,18 +193,39 @@ impl Store {
     where
         F: FnOnce(&Snapshot) -> Result<Vec<(DocName, Change)>, Error>,
     {
+        self.write_with_trailers(spec, |snapshot, _| stage(snapshot))
+    }
+
+    /// [`Store::write`] whose `stage` may also add trailers, computed under the lock.
+    pub(crate) fn write_with_trailers<F>(
+        &self,
+        mut spec: WriteSpec<'_>,
+        stage: F,
+    ) -> Result<WriteOutcome, Error>
+    where
+        F: FnOnce(
+            &Snapshot,
+            &mut Vec<(&'static str, String)>,
+        ) -> Result<Vec<(DocName, Change)>, Error>,
+    {
         let _lock = StoreLock::acquire(self.git_dir(), spec.op, self.options().lock_timeout)?;
         let repo = self.repo();
         let (snapshot, mut index, _) = self.recover_locked(&repo, false)?;
         let head = snapshot.commit_id();
         let wt = self.worktree();
 
+        let schemas = if spec.check_versions {
+            self.schemas_at(&snapshot)?
+        } else {
+            Vec::new()
+        };
         let mut resolved = Vec::new();
-        for (name, change) in stage(&snapshot)? {
+        for (name, change) in stage(&snapshot, &mut spec.trailers)? {
             let rela = name.rela_path();
             let current = snapshot.blob_id(&rela)?;
             let (bytes, id) = match change {
                 Change::Put(value) => {
+                    let value = self.check_version(&schemas, &name, value)?;
                     let bytes = canonical::to_canonical_bytes(&value);
                     let id = worktree::blob_id(&bytes)?;
                     (Some(bytes), Some(id))
