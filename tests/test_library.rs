@@ -275,6 +275,12 @@ fn crash_lag_in_the_working_tree_is_repaired_on_open() {
     std::fs::remove_file(s.path.join("new.json")).expect("rm");
     std::fs::write(s.path.join(".git/index"), &index_v1).expect("index");
     std::fs::write(s.path.join(".git/index.lock"), b"").expect("stale lock");
+    // The writer that left them died holding the store lock: its record is still there.
+    std::fs::write(
+        s.path.join(".git/gitstate.lock"),
+        br#"{"pid":999999,"host":"h","op":"set doc","since":"2026-01-01T00:00:00Z"}"#,
+    )
+    .expect("stale record");
     std::fs::write(s.path.join(".git/objects/gitstate-tmp-0"), b"junk").expect("tmp");
     std::fs::write(s.path.join(".gitstate-tmp"), b"junk").expect("tmp");
     let reopened = s.open();
@@ -395,4 +401,23 @@ fn empty_object_files_left_by_a_power_cut_are_removed_on_open() {
     assert!(!empty.exists(), "the empty object file is still there");
     assert!(store.verify().expect("verify").is_empty());
     assert_git_clean(&s.path);
+}
+
+#[test]
+fn a_git_lock_held_by_a_running_git_process_is_respected() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("doc", &1).expect("set");
+    // A young ref lock with no dead gitstate writer behind it belongs to a git process
+    // (say `git gc` packing refs): gitstate must not delete it, and must not move the branch.
+    let lock = s.path.join(".git/refs/heads/main.lock");
+    std::fs::write(&lock, format!("{}\n", head(&s.path))).expect("lock");
+    let h = head(&s.path);
+    let err = store.set("doc", &2).expect_err("the ref is locked");
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert!(lock.exists(), "gitstate removed a lock it does not own");
+    assert_eq!(head(&s.path), h);
+    // Once git is done, writes go through.
+    std::fs::remove_file(&lock).expect("unlock");
+    store.set("doc", &2).expect("set");
 }

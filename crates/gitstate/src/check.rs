@@ -46,7 +46,7 @@ impl Store {
         let leftovers = if matches!(lock, LockState::Held(_)) {
             Vec::new()
         } else {
-            self.leftovers()?
+            self.leftovers(matches!(lock, LockState::Stale(_)))?
         };
         Ok(Status {
             head,

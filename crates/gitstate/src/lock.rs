@@ -58,6 +58,8 @@ pub enum LockState {
 #[derive(Debug)]
 pub(crate) struct StoreLock {
     file: File,
+    /// The previous holder died holding the lock (its record was still in the file).
+    pub(crate) previous_holder_died: bool,
 }
 
 impl StoreLock {
@@ -90,12 +92,18 @@ impl StoreLock {
             op: op.to_owned(),
             since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
+        // A record left in the file means its writer died holding the lock (a clean release
+        // empties it): whatever that writer left behind is ours to clean up.
+        let previous_holder_died = read_holder(&mut file).is_some();
         let record = serde_json::to_vec(&holder).expect("a Holder serializes");
         file.set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(&record))
             .io_context("record lock holder in", &path)?;
-        Ok(StoreLock { file })
+        Ok(StoreLock {
+            file,
+            previous_holder_died,
+        })
     }
 }
 

@@ -69,9 +69,10 @@ impl Store {
             .iter()
             .map(|n| DocName::new(n.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let _lock = StoreLock::acquire(self.git_dir(), "restore", self.options().lock_timeout)?;
+        let lock = StoreLock::acquire(self.git_dir(), "restore", self.options().lock_timeout)?;
         let repo = self.repo();
-        let (snapshot, mut index, _) = self.recover_locked(&repo, false)?;
+        let (snapshot, mut index, _) =
+            self.recover_locked(&repo, false, lock.previous_holder_died)?;
         let files = snapshot.files()?;
         let wt = self.worktree();
         let wanted = |rela: &str| {

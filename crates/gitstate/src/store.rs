@@ -129,6 +129,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A git lock file older than this is a leftover, whoever made it: git holds its locks for
+/// milliseconds.
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
 const EXCLUDE: &str = "# temporary files of gitstate writers\n.gitstate-tmp\n";
 const CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n";
 
@@ -473,9 +477,9 @@ impl Store {
     /// # Errors
     /// [`Error::Locked`] when the lock is not free within the timeout; I/O errors.
     pub fn recover(&self) -> Result<Vec<String>, Error> {
-        let _lock = StoreLock::acquire(&self.git_dir, "recover", self.options.lock_timeout)?;
+        let lock = StoreLock::acquire(&self.git_dir, "recover", self.options.lock_timeout)?;
         crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"))?;
-        self.recover_locked(&self.repo(), true)
+        self.recover_locked(&self.repo(), true, lock.previous_holder_died)
             .map(|(_, _, repaired)| repaired)
     }
 
@@ -491,11 +495,12 @@ impl Store {
             return Ok(());
         }
         match StoreLock::acquire(&self.git_dir, "recover", Duration::ZERO) {
-            Ok(_lock) => {
-                if died_holding {
+            Ok(lock) => {
+                let died = died_holding || lock.previous_holder_died;
+                if died {
                     crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"))?;
                 }
-                self.recover_locked(&repo, true).map(|_| ())
+                self.recover_locked(&repo, true, died).map(|_| ())
             }
             Err(Error::Locked { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -504,7 +509,7 @@ impl Store {
 
     /// A cheap check for leftovers of a crash.
     fn needs_recovery(&self, repo: &gix::Repository) -> Result<bool, Error> {
-        if !self.stale_lock_files().is_empty() || self.has_object_tmp_files()? {
+        if !self.lock_files().is_empty() || self.has_object_tmp_files()? {
             return Ok(true);
         }
         let wt = self.worktree();
@@ -523,11 +528,12 @@ impl Store {
         &self,
         repo: &gix::Repository,
         full: bool,
+        writer_died: bool,
     ) -> Result<(Snapshot, gix::index::File, Vec<String>), Error> {
         if full {
-            self.remove_leftovers()?;
+            self.remove_leftovers(writer_died)?;
         } else {
-            remove_files(&self.stale_lock_files())?;
+            remove_files(&self.stale_lock_files(writer_died))?;
         }
         let wt = self.worktree();
         let mut index = wt.load_index().unwrap_or_else(|_| {
@@ -576,7 +582,8 @@ impl Store {
         Ok(!self.object_tmp_files()?.is_empty())
     }
 
-    fn stale_lock_files(&self) -> Vec<PathBuf> {
+    /// Git lock files that are present.
+    fn lock_files(&self) -> Vec<PathBuf> {
         ["index.lock", "refs/heads/main.lock", "HEAD.lock"]
             .iter()
             .map(|l| self.git_dir.join(l))
@@ -584,17 +591,36 @@ impl Store {
             .collect()
     }
 
+    /// Git lock files that are leftovers of a crashed gitstate writer. The caller holds the
+    /// store lock. A lock file may also belong to a git process running right now (`git
+    /// commit`, `git gc` packing refs); removing that one would break git's protocol. So a
+    /// lock file counts as ours only when a gitstate writer is known to have died holding
+    /// the store lock (`writer_died`), or when it is older than [`STALE_AFTER`].
+    fn stale_lock_files(&self, writer_died: bool) -> Vec<PathBuf> {
+        self.lock_files()
+            .into_iter()
+            .filter(|p| {
+                writer_died
+                    || std::fs::symlink_metadata(p)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > STALE_AFTER)
+            })
+            .collect()
+    }
+
     /// Remove stale lock files and temporary files of crashed writers. The caller holds the
     /// store lock, so none of them can belong to a live gitstate writer.
-    pub(crate) fn remove_leftovers(&self) -> Result<Vec<PathBuf>, Error> {
-        let removed = self.leftovers()?;
+    pub(crate) fn remove_leftovers(&self, writer_died: bool) -> Result<Vec<PathBuf>, Error> {
+        let removed = self.leftovers(writer_died)?;
         remove_files(&removed)?;
         Ok(removed)
     }
 
     /// Stale lock files, temporary object files and temporary document files.
-    pub(crate) fn leftovers(&self) -> Result<Vec<PathBuf>, Error> {
-        let mut found = self.stale_lock_files();
+    pub(crate) fn leftovers(&self, writer_died: bool) -> Result<Vec<PathBuf>, Error> {
+        let mut found = self.stale_lock_files(writer_died);
         found.extend(self.object_tmp_files()?);
         found.extend(self.worktree().leftovers()?);
         Ok(found)

@@ -208,9 +208,10 @@ impl Store {
             &mut Vec<(&'static str, String)>,
         ) -> Result<Vec<(DocName, Change)>, Error>,
     {
-        let _lock = StoreLock::acquire(self.git_dir(), spec.op, self.options().lock_timeout)?;
+        let lock = StoreLock::acquire(self.git_dir(), spec.op, self.options().lock_timeout)?;
         let repo = self.repo();
-        let (snapshot, mut index, _) = self.recover_locked(&repo, false)?;
+        let (snapshot, mut index, _) =
+            self.recover_locked(&repo, false, lock.previous_holder_died)?;
         let head = snapshot.commit_id();
         let wt = self.worktree();
 
