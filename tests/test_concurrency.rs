@@ -55,3 +55,53 @@ fn cli_update_from_several_processes_loses_nothing() {
     assert_eq!(commit_count(&store.path) - before, 40);
     assert_git_clean(&store.path);
 }
+
+#[test]
+fn maintenance_never_breaks_a_concurrent_writer() {
+    let s = TempStore::init();
+    let before = commit_count(&s.path);
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(WRITER)
+                .arg(&s.path)
+                .args(["incr", "counter", "60"])
+                .spawn()
+                .expect("spawn writer")
+        })
+        .collect();
+    let store = s.open();
+    let mut runs = 0;
+    let mut children = children;
+    while children
+        .iter_mut()
+        .any(|c| c.try_wait().expect("poll").is_none())
+    {
+        store.gc().expect("git gc beside writers");
+        runs += 1;
+    }
+    for mut c in children {
+        assert!(c.wait().expect("wait").success(), "a writer failed");
+    }
+    assert!(runs >= 2, "gc ran only {runs} times while the writers ran");
+    let value: Option<u64> = store.get("counter").expect("read");
+    assert_eq!(value, Some(120));
+    assert_eq!(commit_count(&s.path) - before, 120);
+    store.gc().expect("final gc");
+    assert!(store.verify().expect("verify").is_empty());
+    assert_git_clean(&s.path);
+    // Everything is packed now, and still readable.
+    assert_eq!(
+        store.get::<u64, _>("counter").expect("read packed"),
+        Some(120)
+    );
+}
+
+#[test]
+fn gc_says_clearly_when_git_is_missing() {
+    let s = TempStore::init();
+    let mut c = cli(EXE, &s.path);
+    c.arg("gc").env("PATH", "/nonexistent");
+    let r = run(c);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("git is not installed"), "{}", r.stderr);
+}

@@ -223,6 +223,8 @@ pub enum Command {
         #[command(subcommand)]
         action: SchemaAction,
     },
+    /// Pack the store's objects with git (safe beside writers; never prunes recent objects)
+    Gc,
     /// Show the lock holder, working-tree drift and leftovers of crashed writers
     Status,
     /// Check every reachable object and every document; non-zero exit on any problem

@@ -154,6 +154,19 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                     }
                     Ok(())
                 }
+                Command::Gc => {
+                    let out = store.gc()?;
+                    if cli.json {
+                        output::json(&serde_json::to_value(out).expect("serializes"));
+                    } else {
+                        output::line(format!(
+                            "packed: objects {} KiB -> {} KiB",
+                            out.bytes_before / 1024,
+                            out.bytes_after / 1024
+                        ));
+                    }
+                    Ok(())
+                }
                 Command::Status => status(cli, &store),
                 Command::Verify => verify(cli, &store),
                 Command::Recover => recover(cli, &store),

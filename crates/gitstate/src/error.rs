@@ -44,6 +44,14 @@ pub enum Error {
         /// What is wrong, naming the object, ref or path.
         what: String,
     },
+    /// An external tool gitstate relies on (git, for packing) is missing or failed.
+    #[error("{reason}")]
+    Tool {
+        /// The tool.
+        tool: &'static str,
+        /// What went wrong, and what needed it.
+        reason: String,
+    },
     /// A setting (option or environment variable) has an invalid value.
     #[error("invalid setting {setting}: {reason}")]
     Config {

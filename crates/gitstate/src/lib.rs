@@ -63,6 +63,7 @@ mod history;
 mod identity;
 mod lock;
 mod log;
+mod maintenance;
 mod message;
 pub mod migrate;
 mod migration;
@@ -89,6 +90,7 @@ pub use history::{BlameLine, ChangeKind, DocChange, Shown};
 pub use identity::{AUTHOR_ENV, DEFAULT_AUTHOR, TIME_ENV, parse_time};
 pub use lock::{Holder, LockState};
 pub use log::{LogEntry, LogOptions};
+pub use maintenance::GcOutcome;
 pub use message::{DOC_TRAILER, EXTERNAL_OP, OP_TRAILER, TARGET_TRAILER};
 pub use migration::{
     CheckFailure, MIGRATED_TRAILER, Migrated, MigrationOutcome, OldVersionWrites, SCHEMA_DOC,

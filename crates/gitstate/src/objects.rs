@@ -119,7 +119,25 @@ impl<'a> ObjectWriter<'a> {
         self.written += 1;
         let mut file = durable::create_exclusive(&tmp, 0o400)?;
         file.write_all(&compressed).io_context("write", &tmp)?;
-        std::fs::rename(&tmp, &path).io_context("rename into place", &path)?;
+        // `git gc` beside us removes fan-out directories it emptied (prune-packed): when the
+        // directory vanished under the rename, create it again.
+        let mut attempts = 0;
+        loop {
+            match std::fs::rename(&tmp, &path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 5 => {
+                    attempts += 1;
+                    match std::fs::create_dir(&fan_out) {
+                        Ok(()) => {
+                            self.dirs_to_sync.insert(self.objects_dir.to_path_buf());
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(e).io_context("create object directory", &fan_out),
+                    }
+                }
+                Err(e) => return Err(e).io_context("rename into place", &path),
+            }
+        }
         if self.durability.syncs() {
             self.files_to_sync.push((file, path));
             self.dirs_to_sync.insert(fan_out);
@@ -144,10 +162,12 @@ impl<'a> ObjectWriter<'a> {
                 // Issued concurrently: a journaling file system commits them together.
                 let mut dirs = Vec::new();
                 for dir in &self.dirs_to_sync {
-                    dirs.push((
-                        File::open(dir).io_context("open directory", dir)?,
-                        dir.clone(),
-                    ));
+                    // A fan-out directory that vanished was emptied by `git gc`: every object
+                    // it held is in a pack now.
+                    let Some(handle) = open_dir_if_present(dir)? else {
+                        continue;
+                    };
+                    dirs.push((handle, dir.clone()));
                 }
                 let lock = extra.map(|f| (f, self.objects_dir.to_path_buf()));
                 let all: Vec<(&File, &Path)> = self
@@ -252,4 +272,12 @@ pub(crate) fn remove_empty_loose_objects(objects_dir: &Path) -> Result<Vec<PathB
         std::fs::remove_file(path).io_context("remove empty object file", path)?;
     }
     Ok(found)
+}
+
+fn open_dir_if_present(dir: &Path) -> Result<Option<File>, Error> {
+    match File::open(dir) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).io_context("open directory", dir),
+    }
 }

@@ -18,6 +18,9 @@ use crate::error::{Error, GitContext, IoContext};
 /// travel use the reflog as an index (see `revision`).
 pub(crate) const REFLOG_PREFIX: &str = "gitstate: ";
 
+/// How long a write waits for git's ref lock held by another program.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The one branch a store uses.
 pub const BRANCH: &str = "refs/heads/main";
 
@@ -64,20 +67,31 @@ pub(crate) fn prepare_move(
     new: ObjectId,
 ) -> Result<PendingMove<'_>, Error> {
     let lock_path = repo.git_dir().join("refs/heads/main.lock");
-    let lock = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&lock_path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::Conflict {
-                branch: BRANCH.into(),
-                expected: hex_or_none(expected),
-                actual: format!("locked by another program ({} exists)", lock_path.display()),
-            });
+    // A git process (a `git commit`, a reflog expiry) holds the ref lock for milliseconds:
+    // wait a little for it before reporting a conflict.
+    let mut pause = std::time::Duration::from_millis(1);
+    let mut waited = std::time::Duration::ZERO;
+    let lock = loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock_path)
+        {
+            Ok(f) => break f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && waited < LOCK_PATIENCE => {
+                std::thread::sleep(pause);
+                waited += pause;
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Conflict {
+                    branch: BRANCH.into(),
+                    expected: hex_or_none(expected),
+                    actual: format!("locked by another program ({} exists)", lock_path.display()),
+                });
+            }
+            Err(e) => return Err(e).io_context("create ref lock", &lock_path),
         }
-        Err(e) => return Err(e).io_context("create ref lock", &lock_path),
     };
     let mut pending = PendingMove {
         repo,

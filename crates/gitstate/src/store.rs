@@ -41,6 +41,9 @@ pub struct Options {
     pub schemas: Vec<Arc<Schema>>,
     /// What a write of a document at an old schema version does. Default: migrate it.
     pub old_version_writes: OldVersionWrites,
+    /// Start `git gc --auto` in the background about once every 256 commits (when git is
+    /// installed). Default: on; `GITSTATE_MAINTENANCE=off` turns it off.
+    pub maintenance: bool,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             sync_method: SyncMethod::default(),
             schemas: Vec::new(),
             old_version_writes: OldVersionWrites::default(),
+            maintenance: std::env::var("GITSTATE_MAINTENANCE").map_or(true, |v| v != "off"),
         }
     }
 }
@@ -85,6 +89,12 @@ impl Options {
     /// Set [`Options::old_version_writes`].
     pub fn old_version_writes(mut self, what: OldVersionWrites) -> Self {
         self.old_version_writes = what;
+        self
+    }
+
+    /// Set [`Options::maintenance`].
+    pub fn maintenance(mut self, on: bool) -> Self {
+        self.maintenance = on;
         self
     }
 

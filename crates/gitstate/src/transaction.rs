@@ -295,6 +295,8 @@ impl Store {
             })
             .collect();
         wt.apply(&changes, &mut index)?;
+        drop(lock);
+        self.maybe_maintain(commit);
         Ok(WriteOutcome {
             commit: Some(commit),
             changed: names,

@@ -1,0 +1,127 @@
+//! Keeping the store small: packing loose objects with git.
+//!
+//! gitstate writes loose objects (one file each); git packs them. gix cannot pack, so this
+//! shells out to `git`: `Store::gc` on demand, and automatically, off the write path, a
+//! `git gc --auto` about once every 256 commits (git decides whether there is enough to
+//! pack). Both are safe beside concurrent writers: they never prune recent objects
+//! (`--prune=now` is never used), and neither pack refs nor expire the reflog (both take
+//! the branch's lock file). They run with the user's and system git config ignored and hooks disabled, so
+//! nothing from a store's config or hooks is executed.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::error::Error;
+use crate::store::Store;
+
+/// What `gc` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct GcOutcome {
+    /// Bytes in `.git/objects` before.
+    pub bytes_before: u64,
+    /// Bytes in `.git/objects` after.
+    pub bytes_after: u64,
+}
+
+/// A `git` command for the store at `root`, isolated from the user's configuration and with
+/// hooks and fsmonitor disabled.
+fn git(root: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C")
+        .arg(root)
+        .args([
+            "-c",
+            "gc.packRefs=false",
+            // Expiring the reflog takes the branch's lock file: leave the reflog alone.
+            "-c",
+            "gc.reflogExpire=never",
+            "-c",
+            "gc.reflogExpireUnreachable=never",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.fsmonitor=false",
+        ])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_OBJECT_DIRECTORY")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Bytes used by the files below `dir`.
+fn size_of(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => size_of(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+impl Store {
+    /// Pack the store's loose objects with `git gc` (never `--prune=now`, never packing
+    /// refs), safe beside concurrent writers.
+    ///
+    /// # Errors
+    /// [`Error::Tool`] when `git` is not installed or fails.
+    pub fn gc(&self) -> Result<GcOutcome, Error> {
+        let objects = self.git_dir().join("objects");
+        let bytes_before = size_of(&objects);
+        let out = git(self.root())
+            .args(["gc", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| Error::Tool {
+                tool: "git",
+                reason: if e.kind() == std::io::ErrorKind::NotFound {
+                    "git is not installed; gitstate gc packs the store by running `git gc`".into()
+                } else {
+                    format!("cannot run git gc: {e}")
+                },
+            })?;
+        if !out.status.success() {
+            return Err(Error::Tool {
+                tool: "git",
+                reason: format!(
+                    "git gc failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        Ok(GcOutcome {
+            bytes_before,
+            bytes_after: size_of(&objects),
+        })
+    }
+
+    /// After a write: about once every 256 commits (when the new commit's id starts with
+    /// `00`), start `git gc --auto` in the background and return at once. Without git, or
+    /// when maintenance is off, nothing happens.
+    pub(crate) fn maybe_maintain(&self, commit: gix::ObjectId) {
+        if !self.options().maintenance || commit.as_bytes()[0] != 0 {
+            return;
+        }
+        let child = git(self.root())
+            .args(["gc", "--auto", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Ok(mut child) = child {
+            // Reap it off the write path, so no zombie is left in a long-running program.
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
+        }
+    }
+}
