@@ -6,5 +6,6 @@ mod test_concurrency;
 mod test_conformance;
 mod test_crash;
 mod test_history;
+mod test_hostile;
 mod test_library;
 mod test_migrate;

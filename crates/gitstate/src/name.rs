@@ -15,7 +15,7 @@ pub(crate) const EXTENSION: &str = ".json";
 /// A validated document name such as `batch/run-42`.
 ///
 /// Names are `/`-separated segments, each matching `[A-Za-z0-9_-][A-Za-z0-9._-]*` and at most
-/// [`MAX_SEGMENT_LEN`] bytes, at most [`MAX_NAME_LEN`] bytes in all, no segment equal to `.git` in any case. Such a name can only
+/// [`MAX_SEGMENT_LEN`] bytes and not ending in `.`, at most [`MAX_NAME_LEN`] bytes in all, no segment equal to `.git` in any case. Such a name can only
 /// ever map to a file below the store's working tree: it has no `..`, no leading dot, no
 /// backslash, no control character and is never absolute.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,6 +95,10 @@ pub(crate) fn validate(name: &str, allow_slash: bool) -> Result<(), InvalidName>
         }
         if segment.starts_with('.') {
             return fail("segments must not start with '.'");
+        }
+        if segment.ends_with('.') {
+            // Some file systems drop a trailing dot, making `a.` the same file as `a`.
+            return fail("segments must not end with '.'");
         }
         if segment.eq_ignore_ascii_case(".git") || segment.eq_ignore_ascii_case("git~1") {
             return fail("must not name the git directory");
@@ -203,6 +207,7 @@ mod tests {
             ("a\nb", "control"),
             ("a\0b", "control"),
             ("a b", "may only contain"),
+            ("a./b", "end with '.'"),
             ("caf\u{e9}", "may only contain"),
             ("a\u{2215}b", "may only contain"),
         ];
