@@ -5,6 +5,7 @@ mod test_cli;
 mod test_concurrency;
 mod test_conformance;
 mod test_crash;
+mod test_edges;
 mod test_history;
 mod test_hostile;
 mod test_library;

@@ -254,6 +254,11 @@ fn set(
 
 /// Print what a write did.
 pub fn report(cli: &Cli, op: &str, name: &str, outcome: &WriteOutcome) {
+    if let Some(why) = &outcome.worktree_pending {
+        eprintln!(
+            "warning: committed, but the working tree was not updated ({why}); the next command repairs it"
+        );
+    }
     if cli.json {
         output::json(&json!({
             "commit": outcome.commit.map(|c| c.to_string()),

@@ -59,7 +59,8 @@ impl From<Error> for Failure {
             | Error::Type { .. }
             | Error::Pointer { .. }
             | Error::Patch { .. }
-            | Error::Config { .. } => (INVALID, None),
+            | Error::Config { .. }
+            | Error::TooDeep { .. } => (INVALID, None),
             Error::Locked { .. } => (LOCKED, Some("retry later, or raise --lock-timeout")),
             Error::Conflict { .. } => (CONFLICT, Some("retry the write")),
             Error::OutsideEdit { .. } => (CONFLICT, None),

@@ -35,6 +35,17 @@ impl Store {
     /// An invalid label, [`Error::Conflict`] when the label exists, I/O errors.
     pub fn checkpoint(&self, label: &str, message: Option<&str>) -> Result<Checkpoint, Error> {
         name::validate(label, false)?;
+        let refname = format!("refs/tags/{label}");
+        if gix::refs::FullName::try_from(refname.as_str()).is_err()
+            || label.ends_with(".lock")
+            || label.contains("..")
+            || ["HEAD", "main", "FETCH_HEAD", "ORIG_HEAD", "MERGE_HEAD"].contains(&label)
+        {
+            return Err(Error::InvalidName(name::InvalidName {
+                name: label.to_owned(),
+                rule: "a checkpoint label must be a valid git tag name other than HEAD or main",
+            }));
+        }
         let _lock = StoreLock::acquire(self.git_dir(), "checkpoint", self.options().lock_timeout)?;
         let repo = self.repo();
         let head = refs::read_branch(&repo)?.ok_or_else(|| Error::Revision {
@@ -72,7 +83,29 @@ impl Store {
         let tag_id = writer.write_object(&tag)?;
         std::fs::create_dir_all(&tags).io_context("create directory", &tags)?;
         let lock_path = tags.join(format!("{label}.lock"));
-        let mut lock = durable::create_exclusive(&lock_path, 0o644)?;
+        // Created exclusively: an existing lock file belongs to a git process making this tag.
+        let mut lock = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock_path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Error::Conflict {
+                        branch: refname.clone(),
+                        expected: "(none)".into(),
+                        actual: format!(
+                            "locked by another program ({} exists)",
+                            lock_path.display()
+                        ),
+                    }
+                } else {
+                    Error::Io {
+                        op: "create tag lock",
+                        path: lock_path.clone(),
+                        source: e,
+                    }
+                }
+            })?;
         std::io::Write::write_all(&mut lock, format!("{tag_id}\n").as_bytes())
             .io_context("write", &lock_path)?;
         let result = writer

@@ -80,6 +80,13 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A value nests deeper than [`crate::patch::MAX_DEPTH`] levels: it could be stored but
+    /// never parsed back.
+    #[error("document {name} nests deeper than {} levels", crate::patch::MAX_DEPTH)]
+    TooDeep {
+        /// The document.
+        name: String,
+    },
     /// A value does not convert to or from the requested Rust type.
     #[error("document {name} does not match the requested type")]
     Type {

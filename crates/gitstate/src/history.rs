@@ -147,14 +147,7 @@ impl Store {
             };
             let after_text = match drift {
                 Drift::Missing(_) => None,
-                _ => {
-                    let path = self.root().join(&rela);
-                    Some(text(std::fs::read(&path).map_err(|source| Error::Io {
-                        op: "read",
-                        path,
-                        source,
-                    })?))
-                }
+                _ => Some(text(wt.read_file(&rela)?)),
             };
             out.push(change(name, before_text, after_text));
         }

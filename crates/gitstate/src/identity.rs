@@ -77,11 +77,12 @@ pub(crate) fn commit_time(explicit: Option<Time>) -> Result<Time, Error> {
 
 /// Parse Unix seconds or an RFC 3339 timestamp.
 pub fn parse_time(text: &str) -> Option<Time> {
+    // git refuses commits dated before 1970 (`git fsck`: badDateOverflow).
     if let Ok(secs) = text.trim().parse::<i64>() {
-        return Some(Time::new(secs, 0));
+        return (secs >= 0).then(|| Time::new(secs, 0));
     }
     let t = chrono::DateTime::parse_from_rfc3339(text.trim()).ok()?;
-    Some(Time::new(t.timestamp(), t.offset().local_minus_utc()))
+    (t.timestamp() >= 0).then(|| Time::new(t.timestamp(), t.offset().local_minus_utc()))
 }
 
 /// A signature for `identity` at `time`.
@@ -117,5 +118,7 @@ mod tests {
         let t = parse_time("2026-11-27T10:00:00+01:00").expect("rfc3339");
         assert_eq!((t.seconds, t.offset), (1_795_770_000, 3600));
         assert!(parse_time("yesterday").is_none());
+        assert!(parse_time("-5").is_none());
+        assert!(parse_time("1960-01-01T00:00:00Z").is_none());
     }
 }

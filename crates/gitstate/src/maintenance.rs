@@ -32,6 +32,10 @@ fn git(root: &Path) -> Command {
         .args([
             "-c",
             "gc.packRefs=false",
+            // A store's own config cannot shorten the grace period for unreachable objects
+            // (a write in flight has written objects no ref points at yet).
+            "-c",
+            "gc.pruneExpire=2.weeks.ago",
             // Expiring the reflog takes the branch's lock file: leave the reflog alone.
             "-c",
             "gc.reflogExpire=never",

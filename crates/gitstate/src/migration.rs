@@ -96,6 +96,43 @@ impl Store {
         Ok(all)
     }
 
+    /// The schemas a write checks versions against: those of the schema file it stages, if
+    /// it stages one (validated here, even when versions are not checked, so that no write
+    /// can store a schema file that would block every later write), else the current ones.
+    pub(crate) fn schemas_for_write(
+        &self,
+        snapshot: &Snapshot,
+        staged: &[(DocName, Change)],
+        check_versions: bool,
+    ) -> Result<Vec<Arc<Schema>>, Error> {
+        let staged_file = staged.iter().rev().find(|(n, _)| n.as_str() == SCHEMA_DOC);
+        let from_file = match staged_file {
+            Some((_, Change::Put(value))) => {
+                let parsed =
+                    parse_schema_file(&canonical::to_canonical_bytes(value)).map_err(|source| {
+                        Error::Migrate {
+                            what: format!("schema file {SCHEMA_DOC}"),
+                            source: Box::new(source),
+                        }
+                    })?;
+                Some(parsed)
+            }
+            Some((_, Change::Delete)) => Some(Vec::new()),
+            None => None,
+        };
+        if !check_versions {
+            return Ok(Vec::new());
+        }
+        match from_file {
+            Some(parsed) => {
+                let mut all = self.options().schemas.clone();
+                all.extend(parsed.into_iter().map(Arc::new));
+                Ok(all)
+            }
+            None => self.schemas_at(snapshot),
+        }
+    }
+
     /// The schemas in force now.
     ///
     /// # Errors

@@ -83,7 +83,12 @@ pub(crate) fn validate(name: &str, allow_slash: bool) -> Result<(), InvalidName>
     if !allow_slash && name.contains('/') {
         return fail("must be a single segment without '/'");
     }
-    for segment in name.split('/') {
+    let segments = name.split('/').count();
+    for (i, segment) in name.split('/').enumerate() {
+        if i + 1 < segments && segment.ends_with(EXTENSION) {
+            // Document `a` is the file `a.json`; a directory `a.json` would collide with it.
+            return fail("only the last segment may end in .json");
+        }
         if segment.is_empty() {
             return fail("must not contain an empty segment ('//' or a trailing '/')");
         }
@@ -208,6 +213,7 @@ mod tests {
             ("a\0b", "control"),
             ("a b", "may only contain"),
             ("a./b", "end with '.'"),
+            ("a.json/b", "only the last segment"),
             ("caf\u{e9}", "may only contain"),
             ("a\u{2215}b", "may only contain"),
         ];

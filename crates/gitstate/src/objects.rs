@@ -78,6 +78,10 @@ impl<'a> ObjectWriter<'a> {
         let path = fan_out.join(&hex[2..]);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() && is_intact(&path, id, kind) => {
+                // Freshen it, as git does: `git gc` never prunes a recently touched object, so
+                // an old unreachable copy being reused cannot vanish under this write.
+                let _ =
+                    File::open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
                 if self.durability.syncs() {
                     let file = File::open(&path).io_context("open object", &path)?;
                     self.files_to_sync.push((file, path));
@@ -141,6 +145,9 @@ impl<'a> ObjectWriter<'a> {
         if self.durability.syncs() {
             self.files_to_sync.push((file, path));
             self.dirs_to_sync.insert(fan_out);
+            // The fan-out directory's own entry may never have been synced (made by a fast
+            // or crashed writer): sync `objects/` too.
+            self.dirs_to_sync.insert(self.objects_dir.to_path_buf());
         }
         Ok(id)
     }

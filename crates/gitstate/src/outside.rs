@@ -4,7 +4,7 @@
 //! file; these two commands are how a person decides.
 
 use crate::canonical;
-use crate::error::{Error, IoContext};
+use crate::error::Error;
 use crate::lock::StoreLock;
 use crate::name::DocName;
 use crate::store::Store;
@@ -47,7 +47,7 @@ impl Store {
                     continue;
                 }
                 let path = self.root().join(&rela);
-                let bytes = std::fs::read(&path).io_context("read", &path)?;
+                let bytes = wt.read_file(&rela)?;
                 let value = canonical::parse(&bytes).map_err(|source| Error::InvalidJson {
                     what: format!("document {name} ({})", path.display()),
                     source,

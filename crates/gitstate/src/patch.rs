@@ -474,6 +474,26 @@ impl Ctx<'_> {
     }
 }
 
+/// The deepest nesting a stored document may have: serde_json's parser refuses deeper
+/// input, so a deeper value could be stored but never read back.
+pub const MAX_DEPTH: usize = 128;
+
+/// How deeply `value` nests (a scalar is 1, `[]` is 1, `[[]]` is 2). Iterative: safe on any
+/// value.
+pub fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 fn apply_op(doc: &mut Value, op_index: usize, op: &Op<'_>) -> Result<(), PatchError> {
     let ctx = Ctx {
         op_index,
@@ -481,14 +501,30 @@ fn apply_op(doc: &mut Value, op_index: usize, op: &Op<'_>) -> Result<(), PatchEr
         path: op.path.raw,
     };
     let path = &op.path.tokens;
+    let too_deep = |value: &Value| {
+        (path.len() + depth(value) > MAX_DEPTH).then(|| {
+            ctx.target(
+                "path",
+                op.path.raw,
+                format!("the result would nest deeper than {MAX_DEPTH} levels"),
+            )
+        })
+    };
     match op.kind {
         Kind::Add => {
-            let value = required_value(&ctx, op.value)?.clone();
-            add(doc, path, value).map_err(|f| ctx.at_path(f))
+            let value = required_value(&ctx, op.value)?;
+            if let Some(e) = too_deep(value) {
+                return Err(e);
+            }
+            add(doc, path, value.clone()).map_err(|f| ctx.at_path(f))
         }
         Kind::Remove => remove(doc, path).map(drop).map_err(|f| ctx.at_path(f)),
         Kind::Replace => {
-            let value = required_value(&ctx, op.value)?.clone();
+            let value = required_value(&ctx, op.value)?;
+            if let Some(e) = too_deep(value) {
+                return Err(e);
+            }
+            let value = value.clone();
             let slot = resolve_mut(doc, path).map_err(|f| ctx.at_path(f))?;
             *slot = value;
             Ok(())
@@ -507,9 +543,11 @@ fn apply_op(doc: &mut Value, op_index: usize, op: &Op<'_>) -> Result<(), PatchEr
         }
         Kind::Copy => {
             let from = required_from(&ctx, op.from.as_ref())?;
-            let value = resolve(doc, &from.tokens)
-                .map_err(|f| ctx.at_from(from.raw, f))?
-                .clone();
+            let source = resolve(doc, &from.tokens).map_err(|f| ctx.at_from(from.raw, f))?;
+            if let Some(e) = too_deep(source) {
+                return Err(e);
+            }
+            let value = source.clone();
             add(doc, path, value).map_err(|f| ctx.at_path(f))
         }
         Kind::Move => {
@@ -526,6 +564,10 @@ fn apply_op(doc: &mut Value, op_index: usize, op: &Op<'_>) -> Result<(), PatchEr
                     op.path.raw,
                     format!("cannot move {} into its own child", display_ptr(from.raw)),
                 ));
+            }
+            let source = resolve(doc, &from.tokens).map_err(|f| ctx.at_from(from.raw, f))?;
+            if let Some(e) = too_deep(source) {
+                return Err(e);
             }
             let value = remove(doc, &from.tokens).map_err(|f| ctx.at_from(from.raw, f))?;
             add(doc, path, value).map_err(|f| ctx.at_path(f))

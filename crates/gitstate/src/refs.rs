@@ -121,15 +121,15 @@ impl PendingMove<'_> {
         self.lock.as_ref()
     }
 
-    /// Finish the move: append the reflog line, rename the lock over the ref, and (with full
-    /// durability) sync `refs/heads`. The lock file's content must already be durable.
+    /// Finish the move: rename the lock over the ref, (with full durability) sync
+    /// `refs/heads`, then append the reflog line. The lock file's content must already be
+    /// durable.
     pub(crate) fn commit(
         mut self,
         reflog: &ReflogEntry<'_>,
         durability: Durability,
     ) -> Result<(), Error> {
         let git_dir = self.repo.git_dir();
-        append_reflog(git_dir, self.expected, self.new, reflog)?;
         let heads = git_dir.join("refs/heads");
         let ref_path = heads.join("main");
         std::fs::rename(&self.lock_path, &ref_path).io_context("rename into place", &ref_path)?;
@@ -137,6 +137,9 @@ impl PendingMove<'_> {
         if durability.syncs() {
             durable::sync_dir(&heads)?;
         }
+        // After the move, so the reflog never records a move that did not happen; a lost line
+        // is harmless (time travel then walks commits instead).
+        let _ = append_reflog(git_dir, self.expected, self.new, reflog);
         Ok(())
     }
 }

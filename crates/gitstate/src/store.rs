@@ -159,7 +159,13 @@ impl Store {
     pub fn init(dir: impl AsRef<Path>, options: Options) -> Result<(Store, InitOutcome), Error> {
         let root = dir.as_ref();
         if root.join(".git").exists() {
-            return Ok((Store::open(root, options)?, InitOutcome::Existed));
+            let store = Store::open(root, options)?;
+            if store.head()?.is_none() {
+                // A crash after the git directory was renamed into place, before the first
+                // commit: finish the job.
+                store.write_initial_commit()?;
+            }
+            return Ok((store, InitOutcome::Existed));
         }
         std::fs::create_dir_all(root).io_context("create store directory", root)?;
         let building = root.join(".git.gitstate-init");
@@ -610,12 +616,15 @@ impl Store {
         self.lock_files()
             .into_iter()
             .filter(|p| {
+                // `git commit` holds index.lock while its editor is open, for any time: only a
+                // dead gitstate writer's index.lock is removed.
                 writer_died
-                    || std::fs::symlink_metadata(p)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > STALE_AFTER)
+                    || !p.ends_with("index.lock")
+                        && std::fs::symlink_metadata(p)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .is_some_and(|age| age > STALE_AFTER)
             })
             .collect()
     }

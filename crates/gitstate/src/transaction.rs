@@ -47,6 +47,9 @@ pub struct WriteOutcome {
     pub commit: Option<ObjectId>,
     /// The documents whose stored value changed.
     pub changed: Vec<DocName>,
+    /// The commit was made, but updating the working tree failed (why): the files lag the
+    /// branch until the next open or write repairs them.
+    pub worktree_pending: Option<String>,
 }
 
 impl WriteOutcome {
@@ -54,6 +57,7 @@ impl WriteOutcome {
         WriteOutcome {
             commit: None,
             changed: Vec::new(),
+            worktree_pending: None,
         }
     }
 
@@ -215,17 +219,19 @@ impl Store {
         let head = snapshot.commit_id();
         let wt = self.worktree();
 
-        let schemas = if spec.check_versions {
-            self.schemas_at(&snapshot)?
-        } else {
-            Vec::new()
-        };
+        let staged = stage(&snapshot, &mut spec.trailers)?;
+        let schemas = self.schemas_for_write(&snapshot, &staged, spec.check_versions)?;
         let mut resolved = Vec::new();
-        for (name, change) in stage(&snapshot, &mut spec.trailers)? {
+        for (name, change) in staged {
             let rela = name.rela_path();
             let current = snapshot.blob_id(&rela)?;
             let (bytes, id) = match change {
                 Change::Put(value) => {
+                    if crate::patch::depth(&value) > crate::patch::MAX_DEPTH {
+                        return Err(Error::TooDeep {
+                            name: name.to_string(),
+                        });
+                    }
                     let value = self.check_version(&schemas, &name, value)?;
                     let bytes = canonical::to_canonical_bytes(&value);
                     let id = worktree::blob_id(&bytes)?;
@@ -235,7 +241,7 @@ impl Store {
                 Change::Delete => (None, None),
             };
             if !spec.adopt_outside_edits {
-                wt.check_writable(name.as_str(), &rela, current, &index)?;
+                wt.check_writable(&repo, name.as_str(), &rela, current, &index)?;
             }
             if id != current {
                 resolved.push(Resolved {
@@ -294,12 +300,16 @@ impl Store {
                 id: r.id,
             })
             .collect();
-        wt.apply(&changes, &mut index)?;
+        // The commit is made and acknowledged from here on: a failure to update the working
+        // tree (a `git status` holding `index.lock`, a full disk) leaves it lagging, which
+        // the next open or write repairs. It is reported, not returned as a failure.
+        let worktree_pending = wt.apply(&changes, &mut index).err().map(|e| e.to_string());
         drop(lock);
         self.maybe_maintain(commit);
         Ok(WriteOutcome {
             commit: Some(commit),
             changed: names,
+            worktree_pending,
         })
     }
 

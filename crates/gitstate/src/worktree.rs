@@ -135,6 +135,7 @@ impl Worktree<'_> {
     /// crash (the index's entry), which counts as lag, not as an edit.
     pub(crate) fn check_writable(
         &self,
+        repo: &gix::Repository,
         name: &str,
         rela: &str,
         head: Option<ObjectId>,
@@ -146,7 +147,13 @@ impl Worktree<'_> {
             .map(|e| e.id);
         match self.file_state(rela, index)? {
             FileState::Missing => Ok(()),
-            FileState::Blob(id) if Some(id) == head || Some(id) == indexed => Ok(()),
+            FileState::Blob(id) if Some(id) == head => Ok(()),
+            FileState::Blob(id)
+                if Some(id) == indexed
+                    && committed_recently(repo, crate::refs::read_branch(repo)?, rela, id)? =>
+            {
+                Ok(())
+            }
             FileState::Blob(_) => Err(Error::OutsideEdit {
                 name: name.to_owned(),
                 path: self.abs(rela),
@@ -156,6 +163,21 @@ impl Worktree<'_> {
                 reason: "is not a regular file",
             }),
         }
+    }
+
+    /// Read the file at `rela`, refusing symlinks (of the file or a directory on its way) so
+    /// that nothing outside the store is ever read into it.
+    pub(crate) fn read_file(&self, rela: &str) -> Result<Vec<u8>, Error> {
+        self.refuse_symlinked_parents(rela)?;
+        let path = self.abs(rela);
+        let meta = std::fs::symlink_metadata(&path).io_context("inspect", &path)?;
+        if !meta.is_file() {
+            return Err(Error::Unsafe {
+                path,
+                reason: "is not a regular file (a symlink is never followed)",
+            });
+        }
+        std::fs::read(&path).io_context("read", &path)
     }
 
     /// Fail when a directory on the way to `rela` is a symlink (or not a directory), so that
@@ -264,11 +286,22 @@ impl Worktree<'_> {
         let paths: BTreeSet<&String> = head.keys().chain(indexed.keys()).collect();
         let mut repaired = Vec::new();
         let mut entries = Vec::new();
+        let head_commit = crate::refs::read_branch(repo)?;
         for rela in paths {
             let want = head.get(rela).copied();
-            let stale =
-                |id: ObjectId| indexed.get(rela) == Some(&id) || previous.get(rela) == Some(&id);
+            // Lag is a version gitstate committed and wrote there: the previous commit's, or
+            // the index's when that was committed (a blob staged by hand with `git add` never
+            // was, and is an outside edit).
+            let stale = |id: ObjectId| -> Result<bool, Error> {
+                Ok(previous.get(rela) == Some(&id)
+                    || (indexed.get(rela) == Some(&id)
+                        && committed_recently(repo, head_commit, rela, id)?))
+            };
             let state = self.file_state(rela, index)?;
+            let is_stale = match &state {
+                FileState::Blob(id) => stale(*id)?,
+                _ => false,
+            };
             match (want, state) {
                 (Some(want), FileState::Blob(id)) if id == want => {
                     entries.push((rela.clone(), want, self.stat(rela)?));
@@ -277,7 +310,7 @@ impl Worktree<'_> {
                     entries.push((rela.clone(), want, self.restore(repo, rela, want)?));
                     repaired.push(rela.clone());
                 }
-                (Some(want), FileState::Blob(id)) if stale(id) => {
+                (Some(want), FileState::Blob(_)) if is_stale => {
                     entries.push((rela.clone(), want, self.restore(repo, rela, want)?));
                     repaired.push(rela.clone());
                 }
@@ -285,7 +318,7 @@ impl Worktree<'_> {
                     // An outside edit: keep the file, index HEAD's blob so git shows the edit.
                     entries.push((rela.clone(), want, Stat::default()));
                 }
-                (None, FileState::Blob(id)) if stale(id) => {
+                (None, FileState::Blob(_)) if is_stale => {
                     self.remove_file(rela)?;
                     repaired.push(rela.clone());
                 }
@@ -420,6 +453,30 @@ impl Worktree<'_> {
         }
         Ok(())
     }
+}
+
+/// How far back [`committed_recently`] looks.
+const LAG_DEPTH: usize = 64;
+
+/// Whether blob `id` was at `rela` in one of the last [`LAG_DEPTH`] commits of the branch.
+pub(crate) fn committed_recently(
+    repo: &gix::Repository,
+    head: Option<ObjectId>,
+    rela: &str,
+    id: ObjectId,
+) -> Result<bool, Error> {
+    let mut next = head;
+    for _ in 0..LAG_DEPTH {
+        let Some(commit) = next else {
+            break;
+        };
+        let info = crate::log::read_commit(repo, commit)?;
+        if crate::snapshot::blob_in_tree(repo, info.tree, rela)? == Some(id) {
+            return Ok(true);
+        }
+        next = info.parent;
+    }
+    Ok(false)
 }
 
 /// The id git gives `bytes` as a blob.
