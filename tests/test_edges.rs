@@ -162,3 +162,34 @@ fn commit_times_before_1970_are_refused() {
     assert!(r.stderr.contains("GITSTATE_COMMIT_TIME"), "{}", r.stderr);
     assert_eq!(head(&s.path), h);
 }
+
+#[test]
+fn a_git_clone_of_a_store_is_a_working_store() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("prefs", &json!({"theme": "dark"})).expect("set");
+    store.checkpoint("v1", None).expect("checkpoint");
+    let elsewhere = tempfile::tempdir().expect("tmp");
+    let clone = elsewhere.path().join("clone");
+    let r = git(
+        elsewhere.path(),
+        &["clone", "-q", s.path.to_str().expect("utf-8"), "clone"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let copy = Store::open(&clone, Options::default()).expect("open the clone");
+    assert_eq!(
+        copy.get_value("prefs").expect("get"),
+        Some(json!({"theme": "dark"}))
+    );
+    assert_eq!(
+        copy.snapshot_at("v1")
+            .expect("checkpoint travels")
+            .get_value("prefs")
+            .expect("get"),
+        Some(json!({"theme": "dark"}))
+    );
+    copy.set("prefs", &json!({"theme": "light"}))
+        .expect("write in the clone");
+    assert!(copy.status().expect("status").drift.is_empty());
+    assert_git_clean(&clone);
+}

@@ -98,7 +98,9 @@ pub fn run(dir: &Path, commits: usize) -> Res<()> {
         None
     };
     println!();
-    println!("| operation | loose objects | after `git gc` | result | target |");
+    println!(
+        "| operation | as written (automatic maintenance) | after `git gc` | result | target |"
+    );
     println!("|---|---:|---:|---|---|");
     for (i, (what, d, result, target)) in loose.iter().enumerate() {
         let after = packed.as_ref().map_or_else(

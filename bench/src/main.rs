@@ -273,9 +273,9 @@ fn bench_size(
     let floor_fast_dir = dir.join("floor-fast");
     fs::create_dir_all(&floor_dir)?;
     fs::create_dir_all(&floor_fast_dir)?;
-    let (durable, _) = gitstate::Store::init(dir.join("gitstate"), gitstate::Options::default())?;
-    let per_file_opts = gitstate::Options::default().sync_method(gitstate::SyncMethod::PerFile);
-    let (per_file, _) = gitstate::Store::init(dir.join("gitstate-per-file"), per_file_opts)?;
+    let syncfs_opts = gitstate::Options::default().sync_method(gitstate::SyncMethod::FileSystem);
+    let (durable, _) = gitstate::Store::init(dir.join("gitstate-syncfs"), syncfs_opts)?;
+    let (per_file, _) = gitstate::Store::init(dir.join("gitstate"), gitstate::Options::default())?;
     let fast_opts = gitstate::Options::default().durability(gitstate::Durability::Fast);
     let (fast, _) = gitstate::Store::init(dir.join("gitstate-fast"), fast_opts)?;
     let cli_store = dir.join("gitstate-cli");
@@ -296,11 +296,11 @@ fn bench_size(
             samples: vec![],
         },
         Method {
-            name: "gitstate library, durable (syncfs, the default)",
+            name: "gitstate library, durable (syncfs)",
             samples: vec![],
         },
         Method {
-            name: "gitstate library, durable (per-file fsync)",
+            name: "gitstate library, durable (per-file fsync, the default)",
             samples: vec![],
         },
         Method {
@@ -407,7 +407,7 @@ fn bench_size(
     }
     if have_git {
         let (g, _) = stats(&methods[methods.len() - 1].samples);
-        let (d, _) = stats(&methods[2].samples);
+        let (d, _) = stats(&methods[3].samples);
         println!();
         println!(
             "gitstate durable vs git add + commit: {:.1}× faster",

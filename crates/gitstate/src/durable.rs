@@ -30,14 +30,14 @@ pub enum Durability {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SyncMethod {
-    /// One `syncfs(2)` over the store's file system: a single flush for all objects, their
-    /// directories and the ref lock file. The fastest on an idle disk, but it also flushes
-    /// other programs' unwritten data on the same file system, so a write can wait for
-    /// them.
-    #[default]
+    /// One `syncfs(2)` over the store's file system: a single call for all objects, their
+    /// directories and the ref lock file. It also flushes other programs' unwritten data on
+    /// the same file system, so a write can wait for them.
     FileSystem,
     /// `fsync` of every object file, every directory that gained an entry, and the ref lock
-    /// file. Costs one flush per file, independent of what else the machine writes.
+    /// file, issued concurrently (a journaling file system commits them together); depends
+    /// on nothing else the machine writes. The default: measured as fast as `FileSystem`.
+    #[default]
     PerFile,
 }
 

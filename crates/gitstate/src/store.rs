@@ -35,7 +35,7 @@ pub struct Options {
     pub author: Option<String>,
     /// Fixed commit time; default: `GITSTATE_COMMIT_TIME`, then the current time.
     pub commit_time: Option<gix::date::Time>,
-    /// How full durability syncs a write's objects. Default: [`SyncMethod::FileSystem`].
+    /// How full durability syncs a write's objects. Default: [`SyncMethod::PerFile`].
     pub sync_method: SyncMethod,
     /// Schemas defined in Rust (in addition to the store's schema file).
     pub schemas: Vec<Arc<Schema>>,
