@@ -133,3 +133,94 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_write() {
         rounds()
     );
 }
+
+/// Run one write of `{"n": 1}` (over `{"n": 0}`) in a writer process told to abort at
+/// `point`, or just open the store when `write` is false; returns whether it aborted.
+fn writer_crashing_at(store: &std::path::Path, point: &str, write: bool) -> bool {
+    let count = if write { "1" } else { "0" };
+    let status = Command::new(WRITER)
+        .arg(store)
+        .args(["set-loop", "doc", "1", count])
+        .env(gitstate::CRASH_ENV, point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run writer");
+    status.code().is_none()
+}
+
+/// After a crash: the store opens at the expected value, the working tree equals HEAD, no
+/// leftovers, verify and git fsck are clean, and the next write succeeds.
+fn assert_consistent(s: &TempStore, expected_n: u64, point: &str) {
+    let store = s.open();
+    let value: serde_json::Value = store.get_value("doc").expect("read").expect("doc");
+    assert_eq!(
+        value["n"],
+        serde_json::json!(expected_n),
+        "crash at {point}"
+    );
+    let status = store.status().expect("status");
+    assert!(
+        status.drift.is_empty(),
+        "crash at {point}: drift {:?}",
+        status.drift
+    );
+    assert!(
+        status.leftovers.is_empty(),
+        "crash at {point}: leftovers {:?}",
+        status.leftovers
+    );
+    assert!(
+        store.verify().expect("verify").is_empty(),
+        "crash at {point}: verify"
+    );
+    assert_git_clean(&s.path);
+    store
+        .set("doc", &serde_json::json!({"n": 99}))
+        .unwrap_or_else(|e| panic!("crash at {point}: next write failed: {e}"));
+}
+
+#[test]
+fn a_crash_at_every_step_of_the_write_protocol_leaves_a_consistent_store() {
+    let points: Vec<&str> = gitstate::CRASH_POINTS
+        .iter()
+        .copied()
+        .filter(|p| *p != "during-recovery")
+        .collect();
+    assert!(points.len() >= 9);
+    let mut committed_from = None;
+    for (i, point) in points.iter().enumerate() {
+        if *point == "after-rename" {
+            committed_from = Some(i);
+        }
+    }
+    let committed_from = committed_from.expect("the commit point is a crash point");
+    for (i, point) in points.iter().enumerate() {
+        let s = TempStore::init();
+        s.open()
+            .set("doc", &serde_json::json!({"n": 0}))
+            .expect("set");
+        assert!(
+            writer_crashing_at(&s.path, point, true),
+            "{point}: the writer did not abort"
+        );
+        // Before the commit point the write is lost; from it on, it is in.
+        let expected = if i >= committed_from { 1 } else { 0 };
+        assert_consistent(&s, expected, point);
+    }
+}
+
+#[test]
+fn a_crash_during_recovery_is_recovered_by_the_next_open() {
+    let s = TempStore::init();
+    s.open()
+        .set("doc", &serde_json::json!({"n": 0}))
+        .expect("set");
+    assert!(writer_crashing_at(&s.path, "after-rename", true));
+    // The working tree lags; the next opener crashes while repairing it.
+    assert!(
+        writer_crashing_at(&s.path, "during-recovery", false),
+        "recovery did not run"
+    );
+    assert_consistent(&s, 1, "during-recovery");
+}

@@ -123,6 +123,7 @@ impl<'a> ObjectWriter<'a> {
         self.written += 1;
         let mut file = durable::create_exclusive(&tmp, 0o400)?;
         file.write_all(&compressed).io_context("write", &tmp)?;
+        crate::crashpoint::crash_point("after-object");
         // `git gc` beside us removes fan-out directories it emptied (prune-packed): when the
         // directory vanished under the rename, create it again.
         let mut attempts = 0;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::canonical;
+use crate::crashpoint::crash_point;
 use crate::error::{Error, GitContext};
 use crate::identity;
 use crate::lock::StoreLock;
@@ -213,6 +214,7 @@ impl Store {
         ) -> Result<Vec<(DocName, Change)>, Error>,
     {
         let lock = StoreLock::acquire(self.git_dir(), spec.op, self.options().lock_timeout)?;
+        crash_point("after-lock");
         let repo = self.repo();
         let (snapshot, mut index, _) =
             self.recover_locked(&repo, false, lock.previous_holder_died)?;
@@ -303,6 +305,7 @@ impl Store {
         // The commit is made and acknowledged from here on: a failure to update the working
         // tree (a `git status` holding `index.lock`, a full disk) leaves it lagging, which
         // the next open or write repairs. It is reported, not returned as a failure.
+        crash_point("after-rename");
         let worktree_pending = wt.apply(&changes, &mut index).err().map(|e| e.to_string());
         drop(lock);
         self.maybe_maintain(commit);
@@ -344,8 +347,11 @@ impl Store {
             extra_headers: Vec::new(),
         };
         let id = writer.write_object(&commit)?;
+        crash_point("after-objects");
         let pending = refs::prepare_move(repo, parent, id)?;
+        crash_point("after-ref-lock");
         writer.finish(pending.lock_file())?;
+        crash_point("after-barrier");
         let identity = format!("{} <{}>", who.0, who.1);
         let summary = format!(
             "{}{}",

@@ -222,17 +222,21 @@ impl Worktree<'_> {
             match (change.bytes, change.id) {
                 (Some(bytes), Some(id)) => {
                     let stat = self.write_file(change.rela, bytes)?;
+                    crate::crashpoint::crash_point("after-worktree-file");
                     new_entries.push((change.rela, id, stat));
                 }
                 _ => self.remove_file(change.rela)?,
             }
         }
+        crate::crashpoint::crash_point("after-worktree");
         let touched: BTreeSet<&str> = changes.iter().map(|c| c.rela).collect();
         index.remove_entries(|_, path, _| touched.contains(path.to_str_lossy().as_ref()));
         for (rela, id, stat) in new_entries {
             index.dangerously_push_entry(stat, id, Flags::empty(), Mode::FILE, rela.into());
         }
-        self.write_index(index)
+        self.write_index(index)?;
+        crate::crashpoint::crash_point("after-index");
+        Ok(())
     }
 
     fn write_index(&self, index: &mut gix::index::File) -> Result<(), Error> {
@@ -309,10 +313,12 @@ impl Worktree<'_> {
                 (Some(want), FileState::Missing) => {
                     entries.push((rela.clone(), want, self.restore(repo, rela, want)?));
                     repaired.push(rela.clone());
+                    crate::crashpoint::crash_point("during-recovery");
                 }
                 (Some(want), FileState::Blob(_)) if is_stale => {
                     entries.push((rela.clone(), want, self.restore(repo, rela, want)?));
                     repaired.push(rela.clone());
+                    crate::crashpoint::crash_point("during-recovery");
                 }
                 (Some(want), _) => {
                     // An outside edit: keep the file, index HEAD's blob so git shows the edit.
