@@ -10,3 +10,4 @@ mod test_history;
 mod test_hostile;
 mod test_library;
 mod test_migrate;
+mod test_syscalls;

@@ -105,3 +105,53 @@ fn gc_says_clearly_when_git_is_missing() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("git is not installed"), "{}", r.stderr);
 }
+
+#[test]
+fn writers_with_a_reader_alongside_lose_nothing_and_the_reader_never_goes_back() {
+    for (processes, each) in [(2, 40), (4, 30), (8, 15)] {
+        let store = TempStore::init();
+        let before = commit_count(&store.path);
+        let stop = store.path.parent().expect("parent").join("stop");
+        let reader = Command::new(WRITER)
+            .arg(&store.path)
+            .args(["watch", "counter"])
+            .arg(&stop)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn reader");
+        let writers: Vec<_> = (0..processes)
+            .map(|_| {
+                Command::new(WRITER)
+                    .arg(&store.path)
+                    .args(["incr", "counter", &each.to_string()])
+                    .spawn()
+                    .expect("spawn writer")
+            })
+            .collect();
+        for mut w in writers {
+            assert!(w.wait().expect("wait").success(), "a writer failed");
+        }
+        std::fs::write(&stop, "").expect("stop");
+        let out = reader.wait_with_output().expect("reader");
+        assert!(out.status.success(), "the reader failed (a torn read?)");
+        let total = processes * each;
+        let seen: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| *l != "none")
+            .map(|l| l.parse().expect("a committed value"))
+            .collect();
+        assert!(
+            seen.len() > 10,
+            "the reader read only {} values",
+            seen.len()
+        );
+        assert!(
+            seen.windows(2).all(|w| w[0] <= w[1]),
+            "the reader went back: {seen:?}"
+        );
+        assert!(seen.iter().all(|v| *v as usize <= total));
+        assert_eq!(seen.last().copied(), Some(total as u64), "P={processes}");
+        assert_eq!(commit_count(&store.path) - before, total, "P={processes}");
+        assert_git_clean(&store.path);
+    }
+}

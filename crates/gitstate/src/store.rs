@@ -35,7 +35,8 @@ pub struct Options {
     pub author: Option<String>,
     /// Fixed commit time; default: `GITSTATE_COMMIT_TIME`, then the current time.
     pub commit_time: Option<gix::date::Time>,
-    /// How full durability syncs a write's objects. Default: [`SyncMethod::PerFile`].
+    /// How full durability syncs a write's objects. Default: [`SyncMethod::PerFile`];
+    /// `GITSTATE_SYNC_METHOD=syncfs` selects [`SyncMethod::FileSystem`].
     pub sync_method: SyncMethod,
     /// Schemas defined in Rust (in addition to the store's schema file).
     pub schemas: Vec<Arc<Schema>>,
@@ -53,7 +54,10 @@ impl Default for Options {
             lock_timeout: Duration::from_secs(10),
             author: None,
             commit_time: None,
-            sync_method: SyncMethod::default(),
+            sync_method: match std::env::var("GITSTATE_SYNC_METHOD").as_deref() {
+                Ok("syncfs") => SyncMethod::FileSystem,
+                _ => SyncMethod::default(),
+            },
             schemas: Vec::new(),
             old_version_writes: OldVersionWrites::default(),
             maintenance: std::env::var("GITSTATE_MAINTENANCE").map_or(true, |v| v != "off"),

@@ -3,6 +3,8 @@
 //! `gitstate-writer STORE set-loop NAME START COUNT [fast]`: sets NAME to {"n": i} for i in
 //! START..START+COUNT, printing `ack i` after each write returns.
 //! `gitstate-writer STORE incr NAME COUNT`: COUNT read-modify-write increments of a counter.
+//! `gitstate-writer STORE watch NAME STOP`: read NAME until the file STOP exists, printing
+//! each value read (`none` while it does not exist).
 
 use std::io::Write;
 
@@ -15,7 +17,7 @@ fn main() {
 }
 
 fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let usage = "usage: gitstate-writer STORE (set-loop NAME START COUNT [fast] | incr NAME COUNT)";
+    let usage = "usage: gitstate-writer STORE (set-loop NAME START COUNT [fast] | incr NAME COUNT | watch NAME STOP)";
     let arg = |i: usize| args.get(i).map(String::as_str).ok_or(usage);
     let fast = args.iter().any(|a| a == "fast");
     let durability = if fast {
@@ -49,6 +51,23 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             let count: u64 = arg(4)?.parse()?;
             for _ in 0..count {
                 store.update(name, |n: Option<u64>| n.unwrap_or(0) + 1)?;
+            }
+        }
+        "watch" => {
+            // Read NAME until the file STOP exists, printing every value seen.
+            let name = arg(3)?;
+            let stop = std::path::PathBuf::from(arg(4)?);
+            loop {
+                let done = stop.exists();
+                let value: Option<u64> = store.get(name)?;
+                writeln!(
+                    out,
+                    "{}",
+                    value.map_or_else(|| "none".to_owned(), |v| v.to_string())
+                )?;
+                if done {
+                    break;
+                }
             }
         }
         _ => return Err(usage.into()),
