@@ -4,6 +4,7 @@
 mod test_cli;
 mod test_concurrency;
 mod test_conformance;
+mod test_corruption;
 mod test_crash;
 mod test_edges;
 mod test_history;

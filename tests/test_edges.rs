@@ -193,3 +193,23 @@ fn a_git_clone_of_a_store_is_a_working_store() {
     assert!(copy.status().expect("status").drift.is_empty());
     assert_git_clean(&clone);
 }
+
+#[test]
+fn a_deleted_branch_is_never_replaced_by_a_new_history_and_recover_restores_it() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("doc", &1).expect("set");
+    let h = head(&s.path);
+    std::fs::remove_file(s.path.join(".git/refs/heads/main")).expect("rm ref");
+    let err = store
+        .set("doc", &2)
+        .expect_err("must not start a new history");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("gitstate recover"), "{err}");
+    assert!(!s.path.join(".git/refs/heads/main").exists());
+    store.recover().expect("recover");
+    assert_eq!(head(&s.path), h);
+    assert_eq!(store.get::<u32, _>("doc").expect("get"), Some(1));
+    store.set("doc", &2).expect("writes go on");
+    assert_git_clean(&s.path);
+}

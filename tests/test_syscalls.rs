@@ -15,9 +15,12 @@ struct Sync {
     path: String,
 }
 
+/// A rename: line, from, to.
+type Rename = (usize, String, String);
+
 /// Parse `strace -f` output: the completed syncs (fsync, fdatasync, syncfs) with the path
 /// their fd was opened on, the renames, and the write of the acknowledgement to stdout.
-fn parse(log: &str) -> (Vec<Sync>, Vec<(usize, String, String)>, Option<usize>) {
+fn parse(log: &str) -> (Vec<Sync>, Vec<Rename>, Option<usize>) {
     let mut fd_path: HashMap<String, String> = HashMap::new();
     let mut pending: HashMap<String, String> = HashMap::new(); // pid -> path of unfinished sync
     let mut syncs = Vec::new();
@@ -120,7 +123,7 @@ fn check_one_write(method: &str) {
             .any(|s| s.path.starts_with("syncfs:") && s.line < line && s.line > after)
     };
     // Every object renamed into place: its data and its directory, before the ref moves.
-    let objects: Vec<&(usize, String, String)> = renames
+    let objects: Vec<&Rename> = renames
         .iter()
         .filter(|(_, from, _)| from.contains("/objects/gitstate-tmp-"))
         .collect();

@@ -140,6 +140,8 @@ fn open_lock_file(path: &Path) -> Result<File, Error> {
         .create(true)
         .truncate(false)
         .mode(0o600)
+        // A symlink planted here must not make the holder record land outside the store.
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
         .io_context("open lock file", path)
 }

@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
@@ -30,7 +31,16 @@ pub(crate) fn read_branch(repo: &gix::Repository) -> Result<Option<ObjectId>, Er
         .try_find_reference(BRANCH)
         .git_context(|| format!("read {BRANCH}"))?;
     match reference {
-        None => Ok(None),
+        None => match last_reflog_value(repo.git_dir()) {
+            // A branch whose reflog says it existed has been deleted or damaged: building a
+            // new history from nothing would orphan the old one.
+            Some(last) => Err(Error::Corrupt {
+                what: format!(
+                    "{BRANCH} is missing, but its reflog says it was at {last}; `gitstate recover` restores it"
+                ),
+            }),
+            None => Ok(None),
+        },
         Some(r) => match r.target().try_id() {
             Some(id) => Ok(Some(id.to_owned())),
             None => Err(Error::Corrupt {
@@ -38,6 +48,57 @@ pub(crate) fn read_branch(repo: &gix::Repository) -> Result<Option<ObjectId>, Er
             }),
         },
     }
+}
+
+/// The branch's last value according to its reflog, if the reflog has any line.
+pub(crate) fn last_reflog_value(git_dir: &Path) -> Option<ObjectId> {
+    let text = std::fs::read(git_dir.join("logs/refs/heads/main")).ok()?;
+    let line = text.split(|b| *b == b'\n').rev().find(|l| !l.is_empty())?;
+    let new = line.get(41..81)?;
+    ObjectId::from_hex(new).ok().filter(|id| !id.is_null())
+}
+
+/// Restore a missing branch to its reflog's last value, when that is a readable commit.
+/// The caller holds the store lock. Returns the commit restored.
+pub(crate) fn restore_from_reflog(
+    repo: &gix::Repository,
+    durability: Durability,
+) -> Result<Option<ObjectId>, Error> {
+    let git_dir = repo.git_dir();
+    let ref_path = git_dir.join("refs/heads/main");
+    if repo.try_find_reference(BRANCH).ok().flatten().is_some() {
+        return Ok(None);
+    }
+    let Some(last) = last_reflog_value(git_dir) else {
+        return Ok(None);
+    };
+    if repo.find_commit(last).is_err() {
+        return Err(Error::Corrupt {
+            what: format!(
+                "{BRANCH} is missing and its reflog's last value {last} is not a readable commit"
+            ),
+        });
+    }
+    if let Ok(m) = std::fs::symlink_metadata(&ref_path) {
+        if m.is_dir() {
+            std::fs::remove_dir(&ref_path).io_context("remove directory in place of", &ref_path)?;
+        } else {
+            std::fs::remove_file(&ref_path).io_context("remove damaged", &ref_path)?;
+        }
+    }
+    let heads = git_dir.join("refs/heads");
+    let tmp = heads.join("main.lock");
+    durable::replace_file(
+        &tmp,
+        &ref_path,
+        format!("{last}\n").as_bytes(),
+        0o644,
+        durability,
+    )?;
+    if durability.syncs() {
+        durable::sync_dir(&heads)?;
+    }
+    Ok(Some(last))
 }
 
 /// What to record in the reflog for a move.
@@ -175,6 +236,7 @@ fn append_reflog(
     std::fs::OpenOptions::new()
         .append(true)
         .create(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&path)
         .and_then(|mut f| f.write_all(line.as_bytes()))
         .io_context("append to reflog", &path)

@@ -499,6 +499,7 @@ impl Store {
     pub fn recover(&self) -> Result<Vec<String>, Error> {
         let lock = StoreLock::acquire(&self.git_dir, "recover", self.options.lock_timeout)?;
         crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"))?;
+        refs::restore_from_reflog(&self.repo(), self.options.durability)?;
         self.recover_locked(&self.repo(), true, lock.previous_holder_died)
             .map(|(_, _, repaired)| repaired)
     }

@@ -1,0 +1,147 @@
+//! Corruption: for every file of a store (in `.git` and the working tree), delete it,
+//! empty it, cut it in half, flip a byte, replace it with a directory, or with a symlink to a
+//! file outside. Every case ends in a clear error or a correct value — never a panic, never
+//! a silently wrong value, never a write outside the store.
+
+use std::path::{Path, PathBuf};
+
+use gitstate_tests::{TempStore, cli, run};
+
+const EXE: &str = env!("CARGO_BIN_EXE_gitstate-e2e");
+
+fn files_below(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("list") {
+        let entry = entry.expect("entry");
+        let t = entry.file_type().expect("type");
+        if t.is_dir() {
+            files_below(&entry.path(), out);
+        } else if t.is_file() {
+            out.push(entry.path());
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+const MUTATIONS: &[&str] = &["delete", "empty", "half", "flip", "directory", "symlink"];
+
+fn mutate(path: &Path, how: &str, canary: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    let bytes = std::fs::read(path).expect("read");
+    match how {
+        "delete" => std::fs::remove_file(path).expect("rm"),
+        "empty" => std::fs::write(path, b"").expect("write"),
+        "half" => std::fs::write(path, &bytes[..bytes.len() / 2]).expect("write"),
+        "flip" => {
+            let mut b = bytes;
+            if !b.is_empty() {
+                let i = b.len() / 2;
+                b[i] ^= 0x5a;
+            }
+            std::fs::write(path, b).expect("write");
+        }
+        "directory" => {
+            std::fs::remove_file(path).expect("rm");
+            std::fs::create_dir(path).expect("mkdir");
+        }
+        "symlink" => {
+            std::fs::remove_file(path).expect("rm");
+            std::os::unix::fs::symlink(canary, path).expect("symlink");
+        }
+        _ => unreachable!("known mutation"),
+    }
+}
+
+#[test]
+fn every_file_corrupted_every_way_gives_an_error_or_the_right_value() {
+    let base = TempStore::init();
+    let mut c = cli(EXE, &base.path);
+    c.args(["set", "a", r#"{"v": 1}"#]);
+    assert_eq!(run(c).code, 0);
+    let mut c = cli(EXE, &base.path);
+    c.args(["set", "b/c", "[1, 2]"]);
+    assert_eq!(run(c).code, 0);
+    let mut files = Vec::new();
+    files_below(&base.path, &mut files);
+    assert!(files.len() > 15, "too few files: {}", files.len());
+
+    let work = tempfile::tempdir().expect("tmp");
+    let canary = work.path().join("canary");
+    let canary_text = "{\"canary\": true}\n";
+    std::fs::write(&canary, canary_text).expect("canary");
+    let mut cases = 0;
+    let mut problems = Vec::new();
+    for file in &files {
+        let rela = file.strip_prefix(&base.path).expect("inside");
+        for how in MUTATIONS {
+            let copy = work.path().join(format!("case-{cases}"));
+            copy_dir(&base.path, &copy);
+            mutate(&copy.join(rela), how, &canary);
+            cases += 1;
+            let label = format!("{} {how}", rela.display());
+            let gs = |args: &[&str]| {
+                let mut c = cli(EXE, &copy);
+                c.args(args);
+                run(c)
+            };
+            let get = gs(&["get", "a"]);
+            let verify = gs(&["verify"]);
+            let set = gs(&["set", "a", r#"{"v": 2}"#]);
+            for (what, r) in [("get", &get), ("verify", &verify), ("set", &set)] {
+                if r.code == 101 || r.code < 0 {
+                    problems.push(format!(
+                        "{label}: {what} crashed ({}): {}",
+                        r.code, r.stderr
+                    ));
+                } else if r.code != 0 && !r.stderr.starts_with("error: ") {
+                    problems.push(format!(
+                        "{label}: {what} failed without an error line: {}",
+                        r.stderr
+                    ));
+                }
+            }
+            if get.code == 0 && get.stdout != "{\n  \"v\": 1\n}\n" {
+                problems.push(format!(
+                    "{label}: get returned a wrong value: {}",
+                    get.stdout
+                ));
+            }
+            if get.code != 0 && verify.code == 0 {
+                problems.push(format!("{label}: get failed but verify saw no problem"));
+            }
+            if set.code == 0 {
+                let after = gs(&["get", "a"]);
+                if after.code != 0 || after.stdout != "{\n  \"v\": 2\n}\n" {
+                    problems.push(format!(
+                        "{label}: set succeeded but get then says {} {}",
+                        after.stdout, after.stderr
+                    ));
+                }
+            }
+            if std::fs::read_to_string(&canary).ok().as_deref() != Some(canary_text) {
+                problems.push(format!("{label}: the canary outside the store was changed"));
+                std::fs::write(&canary, canary_text).expect("restore canary");
+            }
+            let _ = std::fs::remove_dir_all(&copy);
+        }
+    }
+    assert!(cases > 90, "only {cases} cases");
+    assert!(
+        problems.is_empty(),
+        "{} of {cases} cases went wrong:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
