@@ -139,8 +139,9 @@ fn checkpoint_labels_git_would_reject_are_refused() {
 #[test]
 fn init_finishes_a_store_whose_first_commit_never_happened() {
     let s = TempStore::init();
-    // As if init crashed after laying out .git: no branch yet.
+    // As if init crashed after laying out .git: no branch (and so no reflog) yet.
     std::fs::remove_file(s.path.join(".git/refs/heads/main")).expect("rm ref");
+    std::fs::remove_file(s.path.join(".git/logs/refs/heads/main")).expect("rm reflog");
     let (store, outcome) = Store::init(&s.path, Options::default()).expect("init again");
     assert_eq!(outcome, gitstate::InitOutcome::Existed);
     assert!(
@@ -212,4 +213,47 @@ fn a_deleted_branch_is_never_replaced_by_a_new_history_and_recover_restores_it()
     assert_eq!(store.get::<u32, _>("doc").expect("get"), Some(1));
     store.set("doc", &2).expect("writes go on");
     assert_git_clean(&s.path);
+}
+
+#[test]
+fn nothing_from_a_stores_config_or_hooks_is_ever_executed() {
+    let s = TempStore::init();
+    let canary = s.path.parent().expect("parent").join("executed");
+    let script = s.path.parent().expect("parent").join("evil.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ntouch {}\n", canary.display())).expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    // What a hostile clone could carry: fsmonitor, hooks, a hooks path, editors, pagers.
+    let config = s.path.join(".git/config");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "[core]\n\tfsmonitor = {0}\n\thooksPath = {1}\n\teditor = {0}\n\tpager = {0}\n[gc]\n\tauto = 1\n",
+        script.display(),
+        s.path.parent().expect("parent").join("hooks").display()
+    ));
+    std::fs::write(&config, text).expect("write config");
+    let hooks = s.path.parent().expect("parent").join("hooks");
+    std::fs::create_dir_all(&hooks).expect("hooks");
+    for hook in [
+        "pre-auto-gc",
+        "post-commit",
+        "pre-commit",
+        "reference-transaction",
+        "post-index-change",
+    ] {
+        std::fs::copy(&script, hooks.join(hook)).expect("hook");
+        std::fs::copy(&script, s.path.join(".git/hooks").join(hook)).ok();
+    }
+    let store = s.open();
+    for i in 0..5 {
+        store.set("doc", &i).expect("set");
+    }
+    store.checkpoint("c1", None).expect("checkpoint");
+    let _ = store.status().expect("status");
+    let _ = store.verify().expect("verify");
+    store.gc().expect("gc");
+    assert!(
+        !canary.exists(),
+        "something from the store's config or hooks was executed"
+    );
 }

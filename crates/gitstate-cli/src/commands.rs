@@ -467,6 +467,7 @@ fn status(cli: &Cli, store: &Store) -> Result<(), Failure> {
     if cli.json {
         output::json(&json!({
             "head": status.head.map(|h| h.to_string()),
+            "filesystem_warning": status.filesystem_warning,
             "lock": lock_json,
             "drift": drift.iter().map(|(p, k)| json!({"path": p, "kind": k})).collect::<Vec<_>>(),
             "leftovers": status.leftovers,
@@ -479,6 +480,9 @@ fn status(cli: &Cli, store: &Store) -> Result<(), Failure> {
                 .map_or_else(|| "(none)".to_owned(), |h| h.to_string())
         ));
         output::line(format!("lock: {lock_text}"));
+        if let Some(w) = &status.filesystem_warning {
+            output::line(format!("warning: {w}"));
+        }
         if drift.is_empty() {
             output::line("working tree: clean");
         } else {

@@ -28,6 +28,9 @@ pub struct Status {
     /// Lock and temporary files left by crashed writers (removed by the next write or
     /// `recover`).
     pub leftovers: Vec<PathBuf>,
+    /// A warning about the file system the store is on (network file systems may not
+    /// honour the lock or fsync).
+    pub filesystem_warning: Option<String>,
 }
 
 impl Store {
@@ -53,6 +56,7 @@ impl Store {
             lock,
             drift: wt.drift(&files, &index)?,
             leftovers,
+            filesystem_warning: filesystem_warning(self.git_dir()),
         })
     }
 
@@ -72,6 +76,12 @@ impl Store {
                 return Ok(problems);
             }
         };
+        for path in symlinks_below(self.root()) {
+            problems.push(format!(
+                "{}: a symlink inside the store; gitstate never follows it (remove it)",
+                path.display()
+            ));
+        }
         for path in crate::objects::empty_loose_objects(&self.git_dir().join("objects"))? {
             problems.push(format!(
                 "{}: empty object file, left by an interrupted write (`gitstate recover` removes it)",
@@ -120,6 +130,26 @@ impl Store {
         }
         Ok(problems)
     }
+}
+
+/// Every symlink below `dir`, which is not followed.
+fn symlinks_below(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            match entry.file_type() {
+                Ok(t) if t.is_symlink() => found.push(entry.path()),
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Read object `id`, check its kind and that its content hashes to `id`.
@@ -192,4 +222,25 @@ fn check_tree(
             ));
         }
     }
+}
+
+/// A warning when `dir` is on a network or FUSE file system, where `flock` and `fsync` may
+/// not do what gitstate relies on.
+pub(crate) fn filesystem_warning(dir: &std::path::Path) -> Option<String> {
+    let stat = rustix::fs::statfs(dir).ok()?;
+    // The magic numbers are 32-bit; the field's width varies by platform.
+    #[allow(clippy::unnecessary_cast)]
+    let magic = (stat.f_type as u64 & 0xffff_ffff) as u32;
+    let kind = match magic {
+        0x6969 => "NFS",
+        0x517b => "SMB",
+        0xff53_4d42 => "CIFS",
+        0xfe53_4d42 => "SMB2",
+        0x6573_5546 => "FUSE",
+        0x0102_1997 => "9P",
+        _ => return None,
+    };
+    Some(format!(
+        "the store is on a {kind} file system: file locks and fsync may not be honoured there, so concurrent writers could lose updates and a crash could lose acknowledged writes"
+    ))
 }
