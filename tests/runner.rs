@@ -7,6 +7,7 @@ mod test_conformance;
 mod test_corruption;
 mod test_crash;
 mod test_edges;
+mod test_fuzz_corpus;
 mod test_history;
 mod test_hostile;
 mod test_library;

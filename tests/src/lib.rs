@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: temporary stores, running the CLI and git, checking that
 //! a store is ordinary, healthy git.
 
+pub mod fuzz;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
