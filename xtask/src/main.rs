@@ -4,6 +4,8 @@
 //!   tests, the docs with warnings denied, the migration golden tests.
 //! - `demo`: a short tour of the CLI on a store it creates.
 //! - `migration-test [--bless]`: golden tests of the schemas in `tests/migrations/`.
+//! - `torture [--rounds N]`: the long crash and concurrency runs (default 500 SIGKILL
+//!   rounds; `cargo test` runs 200).
 //! - `bench [ARGS]`: the write benchmark in release mode (see `bench/`).
 
 use std::path::{Path, PathBuf};
@@ -15,9 +17,12 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
+        Some("torture") => torture(&args[1..]),
         Some("migration-test") => migration_test(args.iter().any(|a| a == "--bless")),
         _ => {
-            eprintln!("usage: cargo xtask (ci | demo | migration-test [--bless] | bench [--help])");
+            eprintln!(
+                "usage: cargo xtask (ci | demo | migration-test [--bless] | torture [--rounds N] | bench [--help])"
+            );
             return ExitCode::from(2);
         }
     };
@@ -95,6 +100,33 @@ fn migration_test(bless: bool) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The crash and concurrency tests with a long setting.
+fn torture(args: &[String]) -> Result<(), String> {
+    let rounds = match args.iter().position(|a| a == "--rounds") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or("--rounds takes a number")?,
+        None => 500,
+    };
+    let rounds = rounds.to_string();
+    step(
+        "cargo",
+        &[
+            "test",
+            "--release",
+            "-p",
+            "gitstate-tests",
+            "--test",
+            "e2e",
+            "--",
+            "test_crash",
+            "test_concurrency",
+        ],
+        &[("GITSTATE_CRASH_ROUNDS", rounds.as_str())],
+    )
 }
 
 fn ci() -> Result<(), String> {
