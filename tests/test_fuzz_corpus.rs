@@ -3,10 +3,13 @@
 
 use std::path::Path;
 
+/// A fuzz target's property check.
+type Check = fn(&[u8]);
+
 #[test]
 fn the_fuzz_corpus_replays_cleanly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-    let targets: [(&str, fn(&[u8])); 5] = [
+    let targets: [(&str, Check); 5] = [
         ("json", gitstate_tests::fuzz::json),
         ("name", gitstate_tests::fuzz::name),
         ("revision", gitstate_tests::fuzz::revision),
