@@ -267,12 +267,17 @@ fn demo() -> Result<(), String> {
         ],
         None,
     )?;
+    run(&["checkpoint", "before-prefs"], None)?;
     run(&["set", "prefs", r#"{"theme": "dark"}"#], None)?;
     run(&["set", "prefs", r#"{"theme": "dark"}"#], None)?;
     run(&["set", "../escape", "1"], None)?;
     run(&["ls"], None)?;
     run(&["log"], None)?;
     run(&["log", "batch/run-42", "--json", "-n", "1"], None)?;
+    run(&["diff", "before-prefs", "--stat"], None)?;
+    run(&["blame", "batch/run-42"], None)?;
+    run(&["undo"], None)?;
+    run(&["ls"], None)?;
     run(&["status"], None)?;
     run(&["verify"], None)?;
     println!("\n# the store is ordinary git:");
