@@ -206,7 +206,7 @@ fn killed_lock_holder_frees_the_lock_at_once() {
     holder.args(["update", "slow", "--", "sh", "-c", "sleep 30; echo 1"]);
     let mut child = holder.stdout(Stdio::null()).spawn().expect("spawn holder");
     let store = s.open();
-    for _ in 0..200 {
+    for _ in 0..1000 {
         if matches!(
             store.status().expect("status").lock,
             gitstate::LockState::Held(_)
