@@ -145,3 +145,51 @@ fn every_file_corrupted_every_way_gives_an_error_or_the_right_value() {
         problems.join("\n")
     );
 }
+
+#[test]
+fn a_thousand_random_bit_flips_never_panic_or_give_a_wrong_value() {
+    let base = TempStore::init();
+    let store = base.open();
+    store.set("a", &serde_json::json!({"v": 1})).expect("set");
+    store.set("b/c", &serde_json::json!([1, 2])).expect("set");
+    drop(store);
+    let mut files = Vec::new();
+    files_below(&base.path.join(".git"), &mut files);
+    files.retain(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0));
+    let work = tempfile::tempdir().expect("tmp");
+    let mut rng = gitstate_tests::Lcg(0xf11b);
+    let mut wrong = Vec::new();
+    for case in 0..1000 {
+        let copy = work.path().join("case");
+        let _ = std::fs::remove_dir_all(&copy);
+        copy_dir(&base.path, &copy);
+        let file = &files[rng.below(files.len() as u64) as usize];
+        let target = copy.join(file.strip_prefix(&base.path).expect("inside"));
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let mut bytes = std::fs::read(&target).expect("read");
+        let bit = rng.below(bytes.len() as u64 * 8) as usize;
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        std::fs::write(&target, &bytes).expect("flip");
+        // In-process: a panic anywhere fails this test.
+        let opened = gitstate::Store::open(&copy, gitstate::Options::default().maintenance(false));
+        let Ok(store) = opened else {
+            continue;
+        };
+        if let Ok(Some(v)) = store.get_value("a")
+            && v != serde_json::json!({"v": 1})
+        {
+            wrong.push(format!(
+                "case {case}: {} bit {bit}: read {v}",
+                file.display()
+            ));
+        }
+        let _ = store.verify();
+        let _ = store.status();
+    }
+    assert!(
+        wrong.is_empty(),
+        "silently wrong values:\n{}",
+        wrong.join("\n")
+    );
+}
