@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod extras;
 mod history;
 
 struct Args {
@@ -66,6 +67,23 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() {
+    // Hidden mode: one of the concurrent writer processes.
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.get(1).map(String::as_str) == Some("--writer") {
+        let (Some(store), Some(name), Some(n)) = (
+            raw.get(2),
+            raw.get(3),
+            raw.get(4).and_then(|n| n.parse().ok()),
+        ) else {
+            eprintln!("usage: gitstate-bench --writer STORE NAME N");
+            std::process::exit(2);
+        };
+        if let Err(e) = extras::writer(Path::new(store), name, n) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -257,6 +275,9 @@ fn run(args: &Args) -> Res<()> {
     ] {
         bench_size(base.path(), label, size, n, have_git, cli.as_deref())?;
     }
+    extras::concurrent(base.path(), args.writes_small / 4 + 1)?;
+    extras::reads(base.path(), cli.as_deref(), args.writes_small * 4)?;
+    extras::memory(base.path(), cli.as_deref())?;
     Ok(())
 }
 
