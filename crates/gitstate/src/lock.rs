@@ -68,23 +68,22 @@ impl StoreLock {
         let path = git_dir.join(LOCK_FILE);
         let mut file = open_lock_file(&path)?;
         let start = Instant::now();
-        let mut pause = Duration::from_micros(200);
-        loop {
-            match FileExt::try_lock_exclusive(&file) {
-                Ok(()) => break,
-                Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {
-                    let waited = start.elapsed();
-                    if waited >= timeout {
-                        return Err(Error::Locked {
-                            holder: read_holder(&mut file),
-                            waited,
-                        });
-                    }
-                    std::thread::sleep(pause.min(timeout.saturating_sub(waited)));
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
-                Err(e) => return Err(e).io_context("lock", &path),
+        match FileExt::try_lock_exclusive(&file) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {
+                file = wait_for_lock(file, &path, timeout).map_err(|(mut file, e)| match e {
+                    None => Error::Locked {
+                        holder: read_holder(&mut file),
+                        waited: start.elapsed(),
+                    },
+                    Some(e) => Error::Io {
+                        op: "lock",
+                        path: path.clone(),
+                        source: e,
+                    },
+                })?;
             }
+            Err(e) => return Err(e).io_context("lock", &path),
         }
         let holder = Holder {
             pid: std::process::id(),
@@ -112,6 +111,56 @@ impl Drop for StoreLock {
         // Clearing the record is best effort: a leftover record is reported as stale, not held.
         let _ = self.file.set_len(0);
         let _ = FileExt::unlock(&self.file);
+    }
+}
+
+/// Wait for the lock in the kernel (a blocking `flock` on a helper thread), so that a waiter
+/// is woken as soon as the holder releases it: polling would let a busy holder take the lock
+/// again and again before a sleeping poller looks. After `timeout`, give up: the helper is
+/// told, and releases the lock at once if it gets it later. `Err((file, None))` is the
+/// timeout; `Err((file, Some(e)))` an I/O error.
+fn wait_for_lock(
+    file: File,
+    path: &Path,
+    timeout: Duration,
+) -> Result<File, (File, Option<std::io::Error>)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+
+    // A separate open file description, so that its lock is its own until handed over.
+    let waiter = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => return Err((file, Some(e))),
+    };
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    {
+        let abandoned = Arc::clone(&abandoned);
+        std::thread::spawn(move || {
+            let result = FileExt::lock_exclusive(&waiter);
+            if result.is_ok() && abandoned.load(Ordering::SeqCst) {
+                let _ = FileExt::unlock(&waiter);
+                return;
+            }
+            let _ = tx.send(result.map(|()| waiter));
+        });
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(locked)) => Ok(locked),
+        Ok(Err(e)) => Err((file, Some(e))),
+        Err(_) => {
+            abandoned.store(true, Ordering::SeqCst);
+            // The helper may have got the lock just now: take it, or release it.
+            match rx.try_recv() {
+                Ok(Ok(locked)) => Ok(locked),
+                _ => Err((file, None)),
+            }
+        }
     }
 }
 
