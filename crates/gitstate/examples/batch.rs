@@ -55,7 +55,8 @@ fn process(item: &str) -> Result<(), String> {
 /// Run (or resume) the job over `count` items. `stop_after` stops after that many items
 /// in this run, as a crash would. Returns the state at the end.
 fn run(store: &Store, count: usize, stop_after: Option<usize>) -> Result<Batch, gitstate::Error> {
-    let created = store.update(DOC, |b: Option<Batch>| {
+    // Create the job on the first run; a resumed run finds it as it was left.
+    store.update(DOC, |b: Option<Batch>| {
         b.unwrap_or_else(|| Batch {
             version: 2,
             items: (1..=count).map(|i| format!("item-{i}")).collect(),
@@ -66,7 +67,6 @@ fn run(store: &Store, count: usize, stop_after: Option<usize>) -> Result<Batch, 
             updated: now(),
         })
     })?;
-    let _ = created;
     let mut processed = 0;
     loop {
         let state: Batch = store.get(DOC)?.expect("created above");
@@ -91,10 +91,7 @@ fn run(store: &Store, count: usize, stop_after: Option<usize>) -> Result<Batch, 
         let result = loop {
             match process(&item) {
                 Ok(()) => break Ok(()),
-                Err(e) if retries < MAX_RETRIES => {
-                    retries += 1;
-                    let _ = e;
-                }
+                Err(_) if retries < MAX_RETRIES => retries += 1,
                 Err(e) => break Err(e),
             }
         };

@@ -71,9 +71,9 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let lock = StoreLock::acquire(self.git_dir(), "restore", self.options().lock_timeout)?;
         let repo = self.repo();
-        let (snapshot, mut index, _) =
-            self.recover_locked(&repo, false, lock.previous_holder_died)?;
-        let files = snapshot.files()?;
+        let crate::store::Recovered {
+            files, mut index, ..
+        } = self.recover_locked(&repo, false, lock.previous_holder_died)?;
         let wt = self.worktree();
         let wanted = |rela: &str| {
             DocName::from_rela_path(rela).is_some_and(|n| names.is_empty() || names.contains(&n))

@@ -501,7 +501,7 @@ impl Store {
         crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"))?;
         refs::restore_from_reflog(&self.repo(), self.options.durability)?;
         self.recover_locked(&self.repo(), true, lock.previous_holder_died)
-            .map(|(_, _, repaired)| repaired)
+            .map(|r| r.repaired)
     }
 
     /// Recover on open, but only when no writer holds the lock: readers never wait.
@@ -544,13 +544,13 @@ impl Store {
 
     /// Recovery proper; the caller holds the lock. With `full`, also looks for temporary files
     /// of crashed writers (a directory scan); without, only for stale lock files, which is
-    /// what a write needs before it starts. Returns the repaired paths and the index.
+    /// what a write needs before it starts.
     pub(crate) fn recover_locked(
         &self,
         repo: &gix::Repository,
         full: bool,
         writer_died: bool,
-    ) -> Result<(Snapshot, gix::index::File, Vec<String>), Error> {
+    ) -> Result<Recovered, Error> {
         if full {
             self.remove_leftovers(writer_died)?;
         } else {
@@ -567,7 +567,12 @@ impl Store {
         let snapshot = Snapshot::new(repo.clone(), head, None)?;
         let files = snapshot.files()?;
         if Worktree::index_files(&index) == files {
-            return Ok((snapshot, index, Vec::new()));
+            return Ok(Recovered {
+                snapshot,
+                files,
+                index,
+                repaired: Vec::new(),
+            });
         }
         if !full {
             // A lagging index means a crash after the commit point; its temporary document
@@ -580,7 +585,12 @@ impl Store {
         };
         let previous_files = Snapshot::new(repo.clone(), previous, None)?.files()?;
         let repaired = wt.repair(repo, &files, &previous_files, &mut index)?;
-        Ok((snapshot, index, repaired))
+        Ok(Recovered {
+            snapshot,
+            files,
+            index,
+            repaired,
+        })
     }
 
     fn object_tmp_files(&self) -> Result<Vec<PathBuf>, Error> {
@@ -665,6 +675,15 @@ impl Store {
         self.commit_and_move(&repo, tree, None, &text, writer)
             .map(|_| ())
     }
+}
+
+/// What recovery leaves a writer: the current commit, its files, the index (equal to HEAD
+/// now, but for outside edits), and the paths it rewrote.
+pub(crate) struct Recovered {
+    pub(crate) snapshot: Snapshot,
+    pub(crate) files: crate::worktree::Files,
+    pub(crate) index: gix::index::File,
+    pub(crate) repaired: Vec<String>,
 }
 
 /// Remove `paths`, tolerating ones already gone.

@@ -30,7 +30,7 @@ use crate::objects::ObjectWriter;
 use crate::refs::{self, ReflogEntry};
 
 use crate::snapshot::Snapshot;
-use crate::store::{Store, to_value};
+use crate::store::{Recovered, Store, to_value};
 use crate::worktree::{self, FileChange};
 
 /// One staged edit.
@@ -216,8 +216,12 @@ impl Store {
         let lock = StoreLock::acquire(self.git_dir(), spec.op, self.options().lock_timeout)?;
         crash_point("after-lock");
         let repo = self.repo();
-        let (snapshot, mut index, _) =
-            self.recover_locked(&repo, false, lock.previous_holder_died)?;
+        let Recovered {
+            snapshot,
+            files,
+            mut index,
+            ..
+        } = self.recover_locked(&repo, false, lock.previous_holder_died)?;
         let head = snapshot.commit_id();
         let wt = self.worktree();
 
@@ -226,7 +230,7 @@ impl Store {
         let mut resolved = Vec::new();
         for (name, change) in staged {
             let rela = name.rela_path();
-            let current = snapshot.blob_id(&rela)?;
+            let current = files.get(&rela).copied();
             let (bytes, id) = match change {
                 Change::Put(value) => {
                     if crate::patch::depth(&value) > crate::patch::MAX_DEPTH {
