@@ -385,8 +385,24 @@ fn empty_object_files_left_by_a_power_cut_are_removed_on_open() {
     let empty = s
         .path
         .join(".git/objects/ab/cdef0123456789abcdef0123456789abcdef01");
-    std::fs::create_dir_all(empty.parent().expect("parent")).expect("mkdir");
+    let fan_out = empty.parent().expect("parent");
+    std::fs::create_dir_all(fan_out).expect("mkdir");
     std::fs::write(&empty, b"").expect("empty object");
+    // Its directory changed after the branch last moved: opening finds it, even when the
+    // power cut also took the holder record away.
+    let store = s.open();
+    assert!(
+        !empty.exists(),
+        "a fresh empty object file survived opening"
+    );
+    drop(store);
+    // In a directory that has not changed since the branch moved, and with no sign of a
+    // dead writer, only a full scan finds it: verify reports it...
+    std::fs::write(&empty, b"").expect("empty object");
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::open(fan_out)
+        .and_then(|d| d.set_modified(long_ago))
+        .expect("age the directory");
     let verify = s.verify();
     assert!(
         verify.iter().any(|p| p.contains("empty object file")),
@@ -397,6 +413,7 @@ fn empty_object_files_left_by_a_power_cut_are_removed_on_open() {
         br#"{"pid":999999,"host":"h","op":"set doc","since":"2026-01-01T00:00:00Z"}"#,
     )
     .expect("stale record");
+    // ...and the dead writer's record makes opening look everywhere.
     let store = s.open();
     assert!(!empty.exists(), "the empty object file is still there");
     assert!(store.verify().expect("verify").is_empty());

@@ -82,7 +82,7 @@ impl Store {
                 path.display()
             ));
         }
-        for path in crate::objects::empty_loose_objects(&self.git_dir().join("objects"))? {
+        for path in crate::objects::empty_loose_objects(&self.git_dir().join("objects"), None)? {
             problems.push(format!(
                 "{}: empty object file, left by an interrupted write (`gitstate recover` removes it)",
                 path.display()

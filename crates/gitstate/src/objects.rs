@@ -250,7 +250,14 @@ fn is_intact(path: &Path, id: ObjectId, kind: Kind) -> bool {
 /// Loose object files of length zero: what a power cut can leave of an object whose data was
 /// not yet synced. Such an object is never referenced (the branch moves only after the sync
 /// barrier) and never trusted (see [`ObjectWriter::write_raw`]), but `git fsck` reports it.
-pub(crate) fn empty_loose_objects(objects_dir: &Path) -> Result<Vec<PathBuf>, Error> {
+///
+/// With `since`, only fan-out directories changed at or after that time are listed: a write
+/// cut short after the branch last moved created its object files there, and the directory's
+/// time reaches the disk with the entry it changed. That is cheap enough for every open.
+pub(crate) fn empty_loose_objects(
+    objects_dir: &Path,
+    since: Option<std::time::SystemTime>,
+) -> Result<Vec<PathBuf>, Error> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(objects_dir).io_context("list directory", objects_dir)? {
         let entry = entry.io_context("list directory", objects_dir)?;
@@ -260,6 +267,14 @@ pub(crate) fn empty_loose_objects(objects_dir: &Path) -> Result<Vec<PathBuf>, Er
                 .to_str()
                 .is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()));
         if !is_fan_out || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if let Some(since) = since
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|changed| changed < since)
+        {
             continue;
         }
         let dir = entry.path();
@@ -274,10 +289,20 @@ pub(crate) fn empty_loose_objects(objects_dir: &Path) -> Result<Vec<PathBuf>, Er
 }
 
 /// Remove [`empty_loose_objects`]; returns the files removed.
-pub(crate) fn remove_empty_loose_objects(objects_dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let found = empty_loose_objects(objects_dir)?;
+pub(crate) fn remove_empty_loose_objects(
+    objects_dir: &Path,
+    since: Option<std::time::SystemTime>,
+) -> Result<Vec<PathBuf>, Error> {
+    let found = empty_loose_objects(objects_dir, since)?;
+    let mut dirs = std::collections::BTreeSet::new();
     for path in &found {
         std::fs::remove_file(path).io_context("remove empty object file", path)?;
+        dirs.extend(path.parent().map(Path::to_path_buf));
+    }
+    // Synced: a removal lost to the next power cut would bring the file back in a directory
+    // whose time no longer says it changed after the branch moved.
+    for dir in &dirs {
+        crate::durable::sync_dir(dir)?;
     }
     Ok(found)
 }

@@ -498,7 +498,7 @@ impl Store {
     /// [`Error::Locked`] when the lock is not free within the timeout; I/O errors.
     pub fn recover(&self) -> Result<Vec<String>, Error> {
         let lock = StoreLock::acquire(&self.git_dir, "recover", self.options.lock_timeout)?;
-        crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"))?;
+        crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"), None)?;
         refs::restore_from_reflog(&self.repo(), self.options.durability)?;
         self.recover_locked(&self.repo(), true, lock.previous_holder_died)
             .map(|r| r.repaired)
@@ -518,9 +518,10 @@ impl Store {
         match StoreLock::acquire(&self.git_dir, "recover", Duration::ZERO) {
             Ok(lock) => {
                 let died = died_holding || lock.previous_holder_died;
-                if died {
-                    crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"))?;
-                }
+                // After a power cut the holder record itself may be lost: the directories
+                // changed since the branch last moved are searched in any case.
+                let since = if died { None } else { self.branch_changed() };
+                crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"), since)?;
                 self.recover_locked(&repo, true, died).map(|_| ())
             }
             Err(Error::Locked { .. }) => Ok(()),
@@ -528,9 +529,22 @@ impl Store {
         }
     }
 
+    /// When the branch's ref file was last written (`None` when it is not a loose ref).
+    fn branch_changed(&self) -> Option<std::time::SystemTime> {
+        std::fs::symlink_metadata(self.git_dir.join(refs::BRANCH))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
     /// A cheap check for leftovers of a crash.
     fn needs_recovery(&self, repo: &gix::Repository) -> Result<bool, Error> {
         if !self.lock_files().is_empty() || self.has_object_tmp_files()? {
+            return Ok(true);
+        }
+        if let Some(since) = self.branch_changed()
+            && !crate::objects::empty_loose_objects(&self.git_dir.join("objects"), Some(since))?
+                .is_empty()
+        {
             return Ok(true);
         }
         let wt = self.worktree();
@@ -539,7 +553,7 @@ impl Store {
         };
         let head = refs::read_branch(repo)?;
         let files = Snapshot::new(repo.clone(), head, None)?.files()?;
-        Ok(Worktree::index_files(&index) != files)
+        Ok(Worktree::index_files(&index) != files || wt.stat_differs(&index))
     }
 
     /// Recovery proper; the caller holds the lock. With `full`, also looks for temporary files
@@ -566,7 +580,8 @@ impl Store {
         let head = refs::read_branch(repo)?;
         let snapshot = Snapshot::new(repo.clone(), head, None)?;
         let files = snapshot.files()?;
-        if Worktree::index_files(&index) == files {
+        let index_lags = Worktree::index_files(&index) != files;
+        if !index_lags && !wt.stat_differs(&index) {
             return Ok(Recovered {
                 snapshot,
                 files,
@@ -584,7 +599,13 @@ impl Store {
             None => None,
         };
         let previous_files = Snapshot::new(repo.clone(), previous, None)?.files()?;
-        let repaired = wt.repair(repo, &files, &previous_files, &mut index)?;
+        let repaired = wt.repair(
+            repo,
+            &files,
+            &previous_files,
+            &mut index,
+            index_lags || writer_died,
+        )?;
         Ok(Recovered {
             snapshot,
             files,
@@ -626,18 +647,22 @@ impl Store {
     /// store lock. A lock file may also belong to a git process running right now (`git
     /// commit`, `git gc` packing refs); removing that one would break git's protocol. So a
     /// lock file counts as ours only when a gitstate writer is known to have died holding
-    /// the store lock (`writer_died`), or when it is older than [`STALE_AFTER`].
+    /// the store lock (`writer_died`), when it was made before this machine booted, or when
+    /// it is older than [`STALE_AFTER`].
     fn stale_lock_files(&self, writer_died: bool) -> Vec<PathBuf> {
+        let booted = boot_time();
         self.lock_files()
             .into_iter()
             .filter(|p| {
+                let modified = std::fs::symlink_metadata(p).and_then(|m| m.modified()).ok();
+                // A lock file from before this machine booted has no live holder (a power
+                // cut can also lose the holder record that would say the writer died).
                 // `git commit` holds index.lock while its editor is open, for any time: only a
                 // dead gitstate writer's index.lock is removed.
                 writer_died
+                    || modified.zip(booted).is_some_and(|(m, b)| m < b)
                     || !p.ends_with("index.lock")
-                        && std::fs::symlink_metadata(p)
-                            .and_then(|m| m.modified())
-                            .ok()
+                        && modified
                             .and_then(|t| t.elapsed().ok())
                             .is_some_and(|age| age > STALE_AFTER)
             })
@@ -760,4 +785,17 @@ fn write_skeleton(git_dir: &Path, durability: Durability) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// When this machine booted (`btime` in `/proc/stat`, whole seconds, rounded down): no
+/// process that ran before it is alive. `None` where the kernel does not say.
+fn boot_time() -> Option<std::time::SystemTime> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let secs: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
 }

@@ -81,6 +81,25 @@ impl Worktree<'_> {
         .git_context(|| format!("read index {}", path.display()))
     }
 
+    /// Whether a document file no longer has the stat data the index recorded for it
+    /// (replaced, resized, touched): one `lstat` per document, no hashing. After a
+    /// power cut the index can be current while a file's data never reached the disk; this
+    /// is how opening notices.
+    pub(crate) fn stat_differs(&self, index: &gix::index::File) -> bool {
+        let backing = index.path_backing();
+        index.entries().iter().any(|e| {
+            let rela = e.path_in(backing).to_str_lossy();
+            match gix::index::fs::Metadata::from_path_no_follow(&self.abs(&rela)) {
+                Ok(meta) if meta.is_file() => {
+                    Stat::from_fs(&meta).map_or(true, |stat| !e.stat.matches(&stat, stat_options()))
+                }
+                // Missing: a deletion by hand, unless the index lags too (checked apart).
+                Err(e) if e.kind() == ErrorKind::NotFound => false,
+                _ => true,
+            }
+        })
+    }
+
     /// The index's entries as a map.
     pub(crate) fn index_files(index: &gix::index::File) -> Files {
         let backing = index.path_backing();
@@ -131,8 +150,8 @@ impl Worktree<'_> {
 
     /// Refuse to write `rela` when its file holds an edit made outside gitstate.
     ///
-    /// `head` is the blob at HEAD; `previous` the blob gitstate may have left there before a
-    /// crash (the index's entry), which counts as lag, not as an edit.
+    /// `head` is the blob at HEAD; a version committed at this path earlier is what a crash
+    /// may have left there, which counts as lag, not as an edit.
     pub(crate) fn check_writable(
         &self,
         repo: &gix::Repository,
@@ -142,15 +161,11 @@ impl Worktree<'_> {
         index: &gix::index::File,
     ) -> Result<(), Error> {
         self.refuse_symlinked_parents(rela)?;
-        let indexed = index
-            .entry_by_path(BStr::new(rela.as_bytes()))
-            .map(|e| e.id);
         match self.file_state(rela, index)? {
             FileState::Missing => Ok(()),
             FileState::Blob(id) if Some(id) == head => Ok(()),
             FileState::Blob(id)
-                if Some(id) == indexed
-                    && committed_recently(repo, crate::refs::read_branch(repo)?, rela, id)? =>
+                if committed_at(repo, crate::refs::read_branch(repo)?, rela, id)? =>
             {
                 Ok(())
             }
@@ -276,15 +291,18 @@ impl Worktree<'_> {
         Ok(())
     }
 
-    /// Bring the working tree and index to HEAD after a crash: files that are missing or still
-    /// hold what gitstate last wrote there (or the previous commit's version) are rewritten
-    /// from HEAD; anything else is an outside edit and left alone. Returns the paths repaired.
+    /// Bring the working tree and index to HEAD after a crash: files that still hold a
+    /// version committed at their path, or what a power cut left of one, are rewritten from
+    /// HEAD; missing files too, with `restore_missing` (when the index shows the crash: a
+    /// file deleted by hand while the index is current is an outside edit); anything else is
+    /// an outside edit and left alone. Returns the paths repaired.
     pub(crate) fn repair(
         &self,
         repo: &gix::Repository,
         head: &Files,
         previous: &Files,
         index: &mut gix::index::File,
+        restore_missing: bool,
     ) -> Result<Vec<String>, Error> {
         let indexed = Self::index_files(index);
         let paths: BTreeSet<&String> = head.keys().chain(indexed.keys()).collect();
@@ -293,24 +311,26 @@ impl Worktree<'_> {
         let head_commit = crate::refs::read_branch(repo)?;
         for rela in paths {
             let want = head.get(rela).copied();
-            // Lag is a version gitstate committed and wrote there: the previous commit's, or
-            // the index's when that was committed (a blob staged by hand with `git add` never
-            // was, and is an outside edit).
+            // Lag is a version committed at this path: after a power cut the page cache may
+            // have written back any earlier version of the file, however old. (A blob staged
+            // by hand with `git add` never was committed, and is an outside edit.)
             let stale = |id: ObjectId| -> Result<bool, Error> {
-                Ok(previous.get(rela) == Some(&id)
-                    || (indexed.get(rela) == Some(&id)
-                        && committed_recently(repo, head_commit, rela, id)?))
+                Ok(previous.get(rela) == Some(&id) || committed_at(repo, head_commit, rela, id)?)
             };
             let state = self.file_state(rela, index)?;
             let is_stale = match &state {
-                FileState::Blob(id) => stale(*id)?,
+                FileState::Blob(id) if Some(*id) != want => {
+                    stale(*id)?
+                        || self.is_remnant_of(repo, rela, want)?
+                        || self.is_remnant_of(repo, rela, previous.get(rela).copied())?
+                }
                 _ => false,
             };
             match (want, state) {
                 (Some(want), FileState::Blob(id)) if id == want => {
                     entries.push((rela.clone(), want, self.stat(rela)?));
                 }
-                (Some(want), FileState::Missing) => {
+                (Some(want), FileState::Missing) if restore_missing => {
                     entries.push((rela.clone(), want, self.restore(repo, rela, want)?));
                     repaired.push(rela.clone());
                     crate::crashpoint::crash_point("during-recovery");
@@ -380,6 +400,31 @@ impl Worktree<'_> {
             index.dangerously_push_entry(stat, id, Flags::empty(), Mode::FILE, rela.into());
         }
         self.write_index(index)
+    }
+
+    /// Whether the file at `rela` holds nothing that blob `id` (or, for `None`, an empty
+    /// file) does not: no longer than the blob, and every byte either the blob's byte at that
+    /// offset or zero. That is what a power cut leaves of a file gitstate wrote whose data had
+    /// not all reached the disk (empty, cut short, or with zero-filled holes); replacing it
+    /// with a committed version loses nothing, so it counts as lag, not as an outside edit.
+    fn is_remnant_of(
+        &self,
+        repo: &gix::Repository,
+        rela: &str,
+        id: Option<ObjectId>,
+    ) -> Result<bool, Error> {
+        let bytes = self.read_file(rela)?;
+        let Some(id) = id else {
+            return Ok(bytes.is_empty());
+        };
+        let blob = repo
+            .find_blob(id)
+            .git_context(|| format!("read blob {id} for {rela}"))?;
+        Ok(bytes.len() <= blob.data.len()
+            && bytes
+                .iter()
+                .zip(blob.data.iter())
+                .all(|(b, c)| *b == 0 || b == c))
     }
 
     fn stat(&self, rela: &str) -> Result<Stat, Error> {
@@ -461,21 +506,16 @@ impl Worktree<'_> {
     }
 }
 
-/// How far back [`committed_recently`] looks.
-const LAG_DEPTH: usize = 64;
-
-/// Whether blob `id` was at `rela` in one of the last [`LAG_DEPTH`] commits of the branch.
-pub(crate) fn committed_recently(
+/// Whether blob `id` was at `rela` in any commit of the branch's first-parent history, newest
+/// first. Runs only for a file that differs from HEAD (after a crash, or an outside edit).
+pub(crate) fn committed_at(
     repo: &gix::Repository,
     head: Option<ObjectId>,
     rela: &str,
     id: ObjectId,
 ) -> Result<bool, Error> {
     let mut next = head;
-    for _ in 0..LAG_DEPTH {
-        let Some(commit) = next else {
-            break;
-        };
+    while let Some(commit) = next {
         let info = crate::log::read_commit(repo, commit)?;
         if crate::snapshot::blob_in_tree(repo, info.tree, rela)? == Some(id) {
             return Ok(true);
