@@ -12,4 +12,5 @@ mod test_history;
 mod test_hostile;
 mod test_library;
 mod test_migrate;
+mod test_powerloss;
 mod test_syscalls;

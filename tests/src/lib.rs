@@ -2,6 +2,7 @@
 //! a store is ordinary, healthy git.
 
 pub mod fuzz;
+pub mod powerfs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
