@@ -193,3 +193,48 @@ fn a_thousand_random_bit_flips_never_panic_or_give_a_wrong_value() {
         wrong.join("\n")
     );
 }
+
+/// An object file that inflates cleanly to other content of the same length (what the
+/// `repository` fuzzer produced from a few changed bytes): gix does not check the hash on
+/// read, gitstate does, so the document reads as an error, never as the other value.
+#[test]
+fn an_object_whose_content_does_not_match_its_id_is_an_error_not_a_value() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("doc", &serde_json::json!({"k": 1})).expect("set");
+    let blob = gitstate_tests::git(&s.path, &["rev-parse", "main:doc.json"]);
+    let blob = blob.stdout.trim().to_owned();
+    // A valid loose object for other bytes of the same length, moved over the document's.
+    let mut hash = std::process::Command::new("git");
+    hash.arg("-C")
+        .arg(&s.path)
+        .args(["hash-object", "-w", "--stdin"]);
+    let other = gitstate_tests::run_with_stdin(hash, b"{\n  \"k\": 2\n}\n");
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    let other = other.stdout.trim().to_owned();
+    assert_ne!(other, blob);
+    let path_of = |id: &str| {
+        s.path
+            .join(format!(".git/objects/{}/{}", &id[..2], &id[2..]))
+    };
+    std::fs::remove_file(path_of(&blob)).expect("remove");
+    std::fs::copy(path_of(&other), path_of(&blob)).expect("copy");
+    drop(store);
+
+    let store = s.open();
+    let err = store
+        .get_value("doc")
+        .expect_err("a damaged object must not read as a value");
+    assert!(err.to_string().contains(&blob), "{err}");
+    let out = run({
+        let mut c = cli(EXE, &s.path);
+        c.args(["get", "doc"]);
+        c
+    });
+    assert_ne!(out.code, 0, "the CLI read {}", out.stdout);
+    assert!(out.stdout.is_empty());
+    assert!(
+        s.verify().iter().any(|p| p.contains(&blob)),
+        "verify must name the object"
+    );
+}

@@ -1,9 +1,14 @@
 //! Edge cases where gitstate meets other programs and unusual input: edits staged with
 //! `git add`, a git process holding the index lock, names that would collide, patches that
-//! nest too deep, invalid schema files, symlinks, checkpoint labels git would reject.
+//! nest too deep, invalid schema files, symlinks, checkpoint labels git would reject; and
+//! the permissions of what a store creates, private or shared.
 
-use gitstate::{Error, Options, Store};
-use gitstate_tests::{TempStore, assert_git_clean, commit_count, git, head};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gitstate::{Error, Options, Sharing, Store};
+use gitstate_tests::{Run, TEST_TIME, TempStore, assert_git_clean, commit_count, git, head};
 use serde_json::{Value, json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_gitstate-e2e");
@@ -256,4 +261,254 @@ fn nothing_from_a_stores_config_or_hooks_is_ever_executed() {
         !canary.exists(),
         "something from the store's config or hooks was executed"
     );
+}
+
+/// Every file and directory below `root`, `root` included, with its mode bits (permissions,
+/// setgid).
+fn modes_below(root: &Path) -> Vec<(PathBuf, bool, u32)> {
+    let mut found = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&path).expect("inspect");
+        let is_dir = meta.is_dir();
+        if is_dir {
+            for entry in std::fs::read_dir(&path).expect("list") {
+                todo.push(entry.expect("entry").path());
+            }
+        }
+        found.push((path, is_dir, meta.permissions().mode() & 0o7777));
+    }
+    found
+}
+
+/// Whether `path` is an object file (loose object, pack, pack index, commit-graph): git and
+/// gitstate make those read-only.
+fn is_object_file(store: &Path, path: &Path) -> bool {
+    path.strip_prefix(store.join(".git/objects"))
+        .is_ok_and(|rela| rela.components().count() == 2 && !rela.ends_with("info/packs"))
+}
+
+/// The CLI on `store`, run under `sh` with `umask` set first.
+fn gs_with_umask(store: &Path, umask: &str, args: &[&str]) -> Run {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!("umask {umask} && exec \"$@\""))
+        .arg("sh")
+        .arg(EXE)
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env_remove("GITSTATE_DIR")
+        .env_remove("GITSTATE_AUTHOR")
+        .env_remove("GITSTATE_DURABILITY")
+        .env("GITSTATE_COMMIT_TIME", TEST_TIME);
+    gitstate_tests::run(c)
+}
+
+#[test]
+fn everything_a_default_store_creates_is_private() {
+    let s = TempStore::init();
+    let store = s.open();
+    assert_eq!(store.sharing(), Sharing::Private);
+    store.set("a/b", &json!({"v": 1})).expect("set");
+    store.set("top", &1).expect("set");
+    store.checkpoint("c1", None).expect("checkpoint");
+    store.gc().expect("gc");
+    // After the pack: new loose objects and fan-out directories, a deeper document.
+    store.set("a/c/d", &2).expect("set");
+    store.delete("top", None).expect("delete");
+    assert_eq!(
+        store.recover().expect("recover"),
+        Vec::<String>::new(),
+        "nothing to repair"
+    );
+    // And a write from another process, through the CLI.
+    let r = gs_with_umask(&s.path, "022", &["set", "e/f", "3"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let mut open = Vec::new();
+    for (path, is_dir, mode) in modes_below(&s.path) {
+        let expected = if is_dir {
+            0o700
+        } else if is_object_file(&s.path, &path) {
+            0o400
+        } else {
+            0o600
+        };
+        if mode != expected {
+            open.push(format!("{mode:o} (want {expected:o}) {}", path.display()));
+        }
+    }
+    assert!(
+        open.is_empty(),
+        "with umask 022, a private store has:\n{}",
+        open.join("\n")
+    );
+    let config = std::fs::read_to_string(s.path.join(".git/config")).expect("config");
+    assert!(!config.contains("sharedRepository"), "{config}");
+}
+
+#[test]
+fn a_group_store_is_group_writable_whatever_the_umask() {
+    let s = TempStore::new();
+    // umask 077 would make every file private: the modes must not depend on it.
+    let r = gs_with_umask(&s.path, "077", &["--json", "init", "--shared"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.stdout).expect("json")["created"],
+        json!(true)
+    );
+    for args in [
+        &["set", "a/b", "{\"v\": 1}"][..],
+        &["set", "top", "1"],
+        &["checkpoint", "c1"],
+        &["gc"],
+        &["set", "a/c/d", "2"],
+        &["rm", "top"],
+    ] {
+        let r = gs_with_umask(&s.path, "077", args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+    // The library, opened without asking for sharing, follows the store's config.
+    let store = s.open();
+    assert_eq!(store.sharing(), Sharing::Group);
+    store.set("a/b", &json!({"v": 2})).expect("a second writer");
+
+    let mut wrong = Vec::new();
+    for (path, is_dir, mode) in modes_below(&s.path) {
+        let expected = if is_dir {
+            0o2770
+        } else if is_object_file(&s.path, &path) {
+            0o440
+        } else {
+            0o660
+        };
+        if mode != expected {
+            wrong.push(format!("{mode:o} (want {expected:o}) {}", path.display()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "with umask 077, a group store has:\n{}",
+        wrong.join("\n")
+    );
+    let r = git(&s.path, &["config", "core.sharedRepository"]);
+    assert_eq!(r.stdout.trim(), "group", "{}", r.stderr);
+    assert_eq!(store.get_value("a/b").expect("get"), Some(json!({"v": 2})));
+    assert_git_clean(&s.path);
+
+    // init on it again, asking for something else, changes nothing.
+    let (again, outcome) = Store::init(&s.path, Options::default().shared(Sharing::All))
+        .expect("init on an existing store");
+    assert_eq!(outcome, gitstate::InitOutcome::Existed);
+    assert_eq!(again.sharing(), Sharing::Group);
+}
+
+#[test]
+fn a_store_shared_with_all_is_readable_by_everyone() {
+    let s = TempStore::new();
+    let (store, _) = Store::init(&s.path, Options::default().shared(Sharing::All)).expect("init");
+    store.set("a/b", &1).expect("set");
+    for (path, is_dir, mode) in modes_below(&s.path) {
+        let expected = if is_dir {
+            0o2775
+        } else if is_object_file(&s.path, &path) {
+            0o444
+        } else {
+            0o664
+        };
+        assert_eq!(mode, expected, "{mode:o} {}", path.display());
+    }
+    let r = git(&s.path, &["config", "core.sharedRepository"]);
+    assert_eq!(r.stdout.trim(), "all", "{}", r.stderr);
+    let r = gs_with_umask(&s.path, "022", &["init", "--shared=nobody-in-particular"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.starts_with("error: invalid value"), "{}", r.stderr);
+}
+
+/// Two users of one group write the same store: each one's files stay usable by the other.
+/// Needs root (to act as those users) and `setpriv`; elsewhere it says so and passes.
+#[test]
+fn two_users_of_a_group_write_one_store() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let am_root = std::fs::metadata(dir.path()).expect("inspect").uid() == 0;
+    let setpriv = Command::new("setpriv").arg("--version").output();
+    if !am_root || !setpriv.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: acting as two users needs root and setpriv");
+        return;
+    }
+    const GROUP: u32 = 64_200;
+    std::os::unix::fs::chown(dir.path(), None, Some(GROUP)).expect("chgrp");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o2770)).expect("chmod");
+    let store = dir.path().join("store");
+    let as_user = |uid: u32, args: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={GROUP}"))
+            .arg("--clear-groups")
+            .arg(EXE)
+            .arg("--store")
+            .arg(&store)
+            .args(args)
+            .env_remove("GITSTATE_DIR")
+            .env("GITSTATE_COMMIT_TIME", TEST_TIME)
+            .env("HOME", dir.path());
+        let r = gitstate_tests::run(c);
+        assert_eq!(r.code, 0, "user {uid}, {args:?}: {}", r.stderr);
+    };
+    let (alice, bob) = (64_201, 64_202);
+    as_user(alice, &["init", "--shared=group"]);
+    as_user(alice, &["set", "a/b", "1"]);
+    as_user(bob, &["set", "a/b", "2"]);
+    as_user(bob, &["set", "c/d", "1"]);
+    as_user(alice, &["set", "c/d", "2"]);
+    as_user(bob, &["checkpoint", "c1"]);
+    as_user(bob, &["gc"]);
+    as_user(alice, &["set", "e", "1"]);
+    as_user(bob, &["rm", "a/b"]);
+    as_user(alice, &["verify"]);
+    let owners: std::collections::BTreeSet<u32> = modes_below(&store)
+        .iter()
+        .map(|(p, _, _)| std::fs::symlink_metadata(p).expect("inspect").uid())
+        .collect();
+    assert_eq!(owners, [alice, bob].into(), "both wrote files");
+    let opened = Store::open(&store, Options::default()).expect("open");
+    assert_eq!(opened.get::<u32, _>("c/d").expect("get"), Some(2));
+    assert_eq!(opened.get::<u32, _>("e").expect("get"), Some(1));
+}
+
+#[test]
+fn an_unsupported_shared_repository_value_is_a_clear_error() {
+    let s = TempStore::init();
+    s.open().set("doc", &1).expect("set");
+    let h = head(&s.path);
+    let r = git(&s.path, &["config", "core.sharedRepository", "0640"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let err = Store::open(&s.path, Options::default()).expect_err("octal modes are refused");
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("core.sharedRepository") && text.contains("\"0640\""),
+        "{text}"
+    );
+    let r = gs_with_umask(&s.path, "022", &["set", "doc", "2"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("error: ") && r.stderr.contains("core.sharedRepository = \"0640\""),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(head(&s.path), h, "nothing was written");
+    // git's other spellings are understood.
+    for (value, sharing) in [
+        ("umask", Sharing::Private),
+        ("true", Sharing::Group),
+        ("everybody", Sharing::All),
+    ] {
+        let r = git(&s.path, &["config", "core.sharedRepository", value]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let store = Store::open(&s.path, Options::default()).expect("open");
+        assert_eq!(store.sharing(), sharing, "{value}");
+    }
 }

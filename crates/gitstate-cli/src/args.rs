@@ -61,6 +61,16 @@ pub enum ColorArg {
     Never,
 }
 
+/// Who besides the owner may use a new store (git's `core.sharedRepository` words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SharedArg {
+    /// Members of the store directory's group read and write
+    Group,
+    /// As group, and everyone else reads
+    #[value(alias = "world", alias = "everybody")]
+    All,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DurabilityArg {
     Full,
@@ -73,6 +83,17 @@ pub enum Command {
     Init {
         /// Where [default: --store]
         dir: Option<PathBuf>,
+        /// Share the store with the directory's group (read and write; `all`: everyone reads
+        /// too), recorded as git's core.sharedRepository. Without it the store is private
+        #[arg(
+            long,
+            value_enum,
+            value_name = "WHO",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "group"
+        )]
+        shared: Option<SharedArg>,
     },
     /// Store a document: the JSON from the argument, or from stdin when omitted or `-`
     Set {

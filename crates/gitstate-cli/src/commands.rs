@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 
-use gitstate::{DocName, Durability, Error, LockState, Options, Store, WriteOutcome};
+use gitstate::{DocName, Durability, Error, LockState, Options, Sharing, Store, WriteOutcome};
 use serde_json::{Value, json};
 
-use crate::args::{Cli, Command, DurabilityArg};
+use crate::args::{Cli, Command, DurabilityArg, SharedArg};
 use crate::exit::{self, Failure};
 use crate::output;
 
@@ -16,7 +16,17 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let options = options(cli)?;
     let dir = cli.store.clone().unwrap_or_else(|| PathBuf::from("."));
     match &cli.command {
-        Command::Init { dir: target } => init(cli, target.clone().unwrap_or(dir), options),
+        Command::Init {
+            dir: target,
+            shared,
+        } => {
+            let sharing = match shared {
+                None => Sharing::Private,
+                Some(SharedArg::Group) => Sharing::Group,
+                Some(SharedArg::All) => Sharing::All,
+            };
+            init(cli, target.clone().unwrap_or(dir), options.shared(sharing))
+        }
         command => {
             let store = Store::open(&dir, options)?;
             match command {

@@ -46,7 +46,12 @@ impl Store {
                 rule: "a checkpoint label must be a valid git tag name other than HEAD or main",
             }));
         }
-        let _lock = StoreLock::acquire(self.git_dir(), "checkpoint", self.options().lock_timeout)?;
+        let _lock = StoreLock::acquire(
+            self.git_dir(),
+            self.sharing(),
+            "checkpoint",
+            self.options().lock_timeout,
+        )?;
         let repo = self.repo();
         let head = refs::read_branch(&repo)?.ok_or_else(|| Error::Revision {
             rev: "HEAD".into(),
@@ -81,14 +86,11 @@ impl Store {
         let objects_dir = self.git_dir().join("objects");
         let mut writer = self.object_writer(&objects_dir);
         let tag_id = writer.write_object(&tag)?;
-        std::fs::create_dir_all(&tags).io_context("create directory", &tags)?;
+        durable::create_dirs_below(self.git_dir(), "refs/tags", self.sharing().dir_mode())?;
         let lock_path = tags.join(format!("{label}.lock"));
         // Created exclusively: an existing lock file belongs to a git process making this tag.
-        let mut lock = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&lock_path)
-            .map_err(|e| {
+        let mut lock =
+            durable::create_new(&lock_path, self.sharing().file_mode()).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AlreadyExists {
                     Error::Conflict {
                         branch: refname.clone(),
@@ -143,7 +145,7 @@ impl Store {
             .git_context(|| "list references".to_owned())?;
         let mut out = Vec::new();
         for reference in platform.tags().git_context(|| "list tags".to_owned())? {
-            let mut reference = reference.map_err(|e| Error::Git {
+            let reference = reference.map_err(|e| Error::Git {
                 what: "read a tag".into(),
                 source: e.into(),
             })?;
@@ -151,10 +153,7 @@ impl Store {
             let Some(target) = reference.target().try_id().map(ToOwned::to_owned) else {
                 continue;
             };
-            let commit = reference
-                .peel_to_id()
-                .git_context(|| format!("peel tag {label}"))?
-                .detach();
+            let commit = crate::revision::peel_to_commit(&repo, target)?;
             let (time, message) = tag_details(&repo, target, commit)?;
             out.push(Checkpoint {
                 label,
@@ -174,9 +173,11 @@ fn tag_details(
     target: ObjectId,
     commit: ObjectId,
 ) -> Result<(gix::date::Time, String), Error> {
-    let object = repo
-        .find_object(target)
-        .git_context(|| format!("read {target}"))?;
+    let kind = repo
+        .find_header(target)
+        .git_context(|| format!("read {target}"))?
+        .kind();
+    let object = crate::objects::find(repo, target, kind)?;
     if object.kind == gix::objs::Kind::Tag {
         let tag = gix::objs::TagRef::from_bytes(&object.data, gix::hash::Kind::Sha1)
             .git_context(|| format!("decode tag {target}"))?;
@@ -188,9 +189,7 @@ fn tag_details(
             .unwrap_or_else(|| gix::date::Time::new(0, 0));
         return Ok((time, tag.message.to_str_lossy().trim().to_owned()));
     }
-    let c = repo
-        .find_commit(commit)
-        .git_context(|| format!("read commit {commit}"))?;
+    let c = crate::objects::find(repo, commit, gix::objs::Kind::Commit)?.into_commit();
     let decoded = c
         .decode()
         .git_context(|| format!("decode commit {commit}"))?;

@@ -54,17 +54,11 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
         .io_context("sync directory", dir)
 }
 
-/// Create `path` exclusively with `mode`, removing a leftover at that name first.
+/// Create `path` exclusively with exactly `mode`, removing a leftover at that name first.
 ///
 /// Callers hold the store lock, so a file at `path` is a leftover of a crashed writer.
 pub(crate) fn create_exclusive(path: &Path, mode: u32) -> Result<File, Error> {
-    let open = || {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(path)
-    };
+    let open = || create_new(path, mode);
     match open() {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             fs::remove_file(path).io_context("remove leftover temporary file", path)?;
@@ -72,6 +66,32 @@ pub(crate) fn create_exclusive(path: &Path, mode: u32) -> Result<File, Error> {
         }
         other => other.io_context("create", path),
     }
+}
+
+/// Create the file `path`, which must not exist, with exactly `mode`: `open(2)` applies the
+/// umask, which could take away bits a shared store needs, so the mode is set again on the
+/// open file (before anything is written to it).
+pub(crate) fn create_new(path: &Path, mode: u32) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode & 0o777)
+        .open(path)?;
+    if let Err(e) = file.set_permissions(fs::Permissions::from_mode(mode)) {
+        let _ = fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(file)
+}
+
+/// Create the directory `path` (its parent must exist) with exactly `mode`, which the umask
+/// does not weaken. Fails with `AlreadyExists` when it exists, leaving it alone.
+pub(crate) fn create_dir(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    // Created with no more than the permission bits, then set exactly (the setgid bit of a
+    // shared store's directories, and bits the umask took away).
+    fs::DirBuilder::new().mode(mode & 0o777).create(path)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
 }
 
 /// Write `bytes` to `tmp` (created exclusively), sync it when `durability` asks, and rename it
@@ -95,10 +115,14 @@ pub(crate) fn replace_file(
     fs::rename(tmp, dest).io_context("rename into place", dest)
 }
 
-/// Create `dir` and its missing parents below `root` with mode 0700, refusing symlinks.
+/// Create `dir` and its missing parents below `root` with `mode`, refusing symlinks.
 ///
 /// Returns the directories that were created, so the caller can sync their parents.
-pub(crate) fn create_dirs_below(root: &Path, rela_dir: &str) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn create_dirs_below(
+    root: &Path,
+    rela_dir: &str,
+    mode: u32,
+) -> Result<Vec<PathBuf>, Error> {
     let mut created = Vec::new();
     let mut current = root.to_path_buf();
     for segment in rela_dir.split('/').filter(|s| !s.is_empty()) {
@@ -118,9 +142,7 @@ pub(crate) fn create_dirs_below(root: &Path, rela_dir: &str) -> Result<Vec<PathB
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&current).io_context("create directory", &current)?;
-                fs::set_permissions(&current, fs::Permissions::from_mode(0o700))
-                    .io_context("set permissions", &current)?;
+                create_dir(&current, mode).io_context("create directory", &current)?;
                 created.push(current.clone());
             }
             Err(e) => return Err(e).io_context("inspect", &current),

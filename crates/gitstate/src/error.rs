@@ -52,10 +52,11 @@ pub enum Error {
         /// What went wrong, and what needed it.
         reason: String,
     },
-    /// A setting (option or environment variable) has an invalid value.
+    /// A setting (option, environment variable, or the store's git config) has an invalid
+    /// value.
     #[error("invalid setting {setting}: {reason}")]
     Config {
-        /// The option or variable, with its value.
+        /// The option, variable or config key, with its value.
         setting: String,
         /// What is wrong.
         reason: String,

@@ -72,6 +72,7 @@ mod name;
 mod objects;
 mod outside;
 pub mod patch;
+mod permissions;
 mod refs;
 mod restore;
 mod revision;
@@ -99,6 +100,7 @@ pub use migration::{
     SCHEMA_TRAILER,
 };
 pub use name::{DocName, InvalidName, MAX_NAME_LEN, MAX_SEGMENT_LEN};
+pub use permissions::Sharing;
 pub use refs::BRANCH;
 pub use revision::parse_point_in_time;
 pub use snapshot::Snapshot;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use fs2::FileExt;
 
 use crate::error::{Error, IoContext};
+use crate::permissions::Sharing;
 
 /// The lock file's name inside the git directory.
 pub(crate) const LOCK_FILE: &str = "gitstate.lock";
@@ -63,10 +64,17 @@ pub(crate) struct StoreLock {
 }
 
 impl StoreLock {
-    /// Take the lock, waiting up to `timeout`, then record `op` as the holder.
-    pub(crate) fn acquire(git_dir: &Path, op: &str, timeout: Duration) -> Result<Self, Error> {
+    /// Take the lock, waiting up to `timeout`, then record `op` as the holder. A missing lock
+    /// file is created with the store's file mode: in a shared store every member of the
+    /// group must be able to open it.
+    pub(crate) fn acquire(
+        git_dir: &Path,
+        sharing: Sharing,
+        op: &str,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
         let path = git_dir.join(LOCK_FILE);
-        let mut file = open_lock_file(&path)?;
+        let mut file = open_lock_file(&path, sharing)?;
         let start = Instant::now();
         match FileExt::try_lock_exclusive(&file) {
             Ok(()) => {}
@@ -182,17 +190,27 @@ pub(crate) fn state(git_dir: &Path) -> Result<LockState, Error> {
     }
 }
 
-fn open_lock_file(path: &Path) -> Result<File, Error> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        // A symlink planted here must not make the holder record land outside the store.
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .io_context("open lock file", path)
+fn open_lock_file(path: &Path, sharing: Sharing) -> Result<File, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let open = |create: bool| {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(create)
+            .mode(sharing.file_mode() & 0o777)
+            // A symlink planted here must not make the holder record land outside the store.
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(path)
+    };
+    match open(true) {
+        // Made now: the umask may have taken bits a shared store needs.
+        Ok(file) => file
+            .set_permissions(std::fs::Permissions::from_mode(sharing.file_mode()))
+            .map(|()| file),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open(false),
+        Err(e) => Err(e),
+    }
+    .io_context("open lock file", path)
 }
 
 fn read_holder(file: &mut File) -> Option<Holder> {

@@ -64,9 +64,7 @@ pub(crate) struct CommitInfo {
 
 /// Read and decode commit `id`.
 pub(crate) fn read_commit(repo: &gix::Repository, id: ObjectId) -> Result<CommitInfo, Error> {
-    let commit = repo
-        .find_commit(id)
-        .git_context(|| format!("read commit {id}"))?;
+    let commit = crate::objects::find(repo, id, gix::objs::Kind::Commit)?.into_commit();
     let decoded = commit
         .decode()
         .git_context(|| format!("decode commit {id}"))?;
@@ -223,9 +221,7 @@ fn pointer_value(
     let Some(id) = blob else {
         return Ok(None);
     };
-    let data = repo
-        .find_blob(id)
-        .git_context(|| format!("read blob {id}"))?;
+    let data = crate::objects::find(repo, id, gix::objs::Kind::Blob)?;
     let value = crate::canonical::parse(&data.data).map_err(|source| Error::InvalidJson {
         what: format!("blob {id}"),
         source,

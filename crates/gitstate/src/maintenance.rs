@@ -6,13 +6,18 @@
 //! pack). Both are safe beside concurrent writers: they never prune recent objects
 //! (`--prune=now` is never used), and neither pack refs nor expire the reflog (both take
 //! the branch's lock file). They run with the user's and system git config ignored and hooks disabled, so
-//! nothing from a store's config or hooks is executed.
+//! nothing from a store's config or hooks is executed, and create packs with the store's
+//! modes (see `Sharing`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::error::Error;
+use crate::permissions::Sharing;
 use crate::store::Store;
+
+/// The `gc.auto` threshold (loose objects) of the background maintenance.
+const AUTO_LOOSE_LIMIT: u32 = 1000;
 
 /// What `gc` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -24,11 +29,15 @@ pub struct GcOutcome {
 }
 
 /// A `git` command for the store at `root`, isolated from the user's configuration and with
-/// hooks and fsmonitor disabled.
-fn git(root: &Path) -> Command {
+/// hooks and fsmonitor disabled, creating files with the modes of `sharing`.
+fn git(root: &Path, sharing: Sharing) -> Command {
     let mut c = Command::new("git");
     c.arg("-C")
         .arg(root)
+        // As an exact octal mode: git's `group` and `all` only add bits to what the umask
+        // left, so packs would be readable by others in a private or group store.
+        .arg("-c")
+        .arg(format!("core.sharedRepository={}", sharing.git_octal()))
         .args([
             "-c",
             "gc.packRefs=false",
@@ -53,6 +62,14 @@ fn git(root: &Path) -> Command {
         .env_remove("GIT_INDEX_FILE")
         .env_remove("GIT_OBJECT_DIRECTORY")
         .stdin(Stdio::null());
+    if sharing != Sharing::Private {
+        // In a shared store the files belong to several users, and git refuses to work in a
+        // repository someone else owns unless told it is safe. This one is: gitstate opened it
+        // as its store, and nothing of its config runs (hooks and fsmonitor are off).
+        let mut safe = std::ffi::OsString::from("safe.directory=");
+        safe.push(std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()));
+        c.arg("-c").arg(safe);
+    }
     c
 }
 
@@ -80,7 +97,7 @@ impl Store {
     pub fn gc(&self) -> Result<GcOutcome, Error> {
         let objects = self.git_dir().join("objects");
         let bytes_before = size_of(&objects);
-        let out = git(self.root())
+        let out = git(self.root(), self.sharing())
             .args(["gc", "--quiet"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -112,11 +129,18 @@ impl Store {
     /// After a write: about once every 256 commits (when the new commit's id starts with
     /// `00`), start `git gc --auto` in the background and return at once. Without git, or
     /// when maintenance is off, nothing happens.
+    ///
+    /// git packs when it estimates more than `gc.auto` loose objects. Its default, 6,700,
+    /// lets a store of small documents carry ~26 MiB of loose objects (one 4 KiB block
+    /// each), several times its packed size; at [`AUTO_LOOSE_LIMIT`] the loose part stays
+    /// near 4 MiB, and each background pack is small and quick.
     pub(crate) fn maybe_maintain(&self, commit: gix::ObjectId) {
         if !self.options().maintenance || commit.as_bytes()[0] != 0 {
             return;
         }
-        let child = git(self.root())
+        let child = git(self.root(), self.sharing())
+            .arg("-c")
+            .arg(format!("gc.auto={AUTO_LOOSE_LIMIT}"))
             .args(["gc", "--auto", "--quiet"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

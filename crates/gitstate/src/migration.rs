@@ -356,10 +356,7 @@ impl Store {
         let mut failures = Vec::new();
         for (name, blob) in seen {
             let schema = covering(&schemas, &name)?.expect("filtered above");
-            let data = repo.find_blob(blob).map_err(|e| Error::Git {
-                what: format!("read blob {blob} of {name}"),
-                source: e.into(),
-            })?;
+            let data = crate::objects::find(&repo, blob, gix::objs::Kind::Blob)?;
             let commit = first_seen
                 .get(&(name.to_string(), blob))
                 .cloned()

@@ -16,6 +16,7 @@ use gix::objs::{Kind, WriteTo};
 
 use crate::durable::{self, Durability, SyncMethod};
 use crate::error::{Error, GitContext, IoContext};
+use crate::permissions::Sharing;
 
 /// Name prefix of the writer's temporary files, directly in `.git/objects`.
 pub(crate) const TMP_PREFIX: &str = "gitstate-tmp-";
@@ -25,6 +26,7 @@ pub(crate) struct ObjectWriter<'a> {
     objects_dir: &'a Path,
     durability: Durability,
     method: SyncMethod,
+    sharing: Sharing,
     files_to_sync: Vec<(File, PathBuf)>,
     dirs_to_sync: BTreeSet<PathBuf>,
     written: usize,
@@ -32,11 +34,17 @@ pub(crate) struct ObjectWriter<'a> {
 }
 
 impl<'a> ObjectWriter<'a> {
-    pub(crate) fn new(objects_dir: &'a Path, durability: Durability, method: SyncMethod) -> Self {
+    pub(crate) fn new(
+        objects_dir: &'a Path,
+        durability: Durability,
+        method: SyncMethod,
+        sharing: Sharing,
+    ) -> Self {
         ObjectWriter {
             objects_dir,
             durability,
             method,
+            sharing,
             files_to_sync: Vec::new(),
             dirs_to_sync: BTreeSet::new(),
             written: 0,
@@ -98,13 +106,7 @@ impl<'a> ObjectWriter<'a> {
             _ => {}
         }
         if !fan_out.is_dir() {
-            match std::fs::create_dir(&fan_out) {
-                Ok(()) => {
-                    self.dirs_to_sync.insert(self.objects_dir.to_path_buf());
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e).io_context("create object directory", &fan_out),
-            }
+            self.create_fan_out(&fan_out)?;
         }
         let mut compressed = Vec::with_capacity(data.len() / 2 + 64);
         {
@@ -121,7 +123,7 @@ impl<'a> ObjectWriter<'a> {
             .objects_dir
             .join(format!("{TMP_PREFIX}{}", self.written));
         self.written += 1;
-        let mut file = durable::create_exclusive(&tmp, 0o400)?;
+        let mut file = durable::create_exclusive(&tmp, self.sharing.object_mode())?;
         file.write_all(&compressed).io_context("write", &tmp)?;
         crate::crashpoint::crash_point("after-object");
         // `git gc` beside us removes fan-out directories it emptied (prune-packed): when the
@@ -132,13 +134,7 @@ impl<'a> ObjectWriter<'a> {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 5 => {
                     attempts += 1;
-                    match std::fs::create_dir(&fan_out) {
-                        Ok(()) => {
-                            self.dirs_to_sync.insert(self.objects_dir.to_path_buf());
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(e).io_context("create object directory", &fan_out),
-                    }
+                    self.create_fan_out(&fan_out)?;
                 }
                 Err(e) => return Err(e).io_context("rename into place", &path),
             }
@@ -151,6 +147,21 @@ impl<'a> ObjectWriter<'a> {
             self.dirs_to_sync.insert(self.objects_dir.to_path_buf());
         }
         Ok(id)
+    }
+
+    /// Create the fan-out directory `fan_out` with the store's directory mode, unless it
+    /// exists. `git gc` beside us removes fan-out directories it emptied, possibly this one
+    /// right after it was made, before its mode was set: that counts as made, and the rename
+    /// that needs it makes it again.
+    fn create_fan_out(&mut self, fan_out: &Path) -> Result<(), Error> {
+        match durable::create_dir(fan_out, self.sharing.dir_mode()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.objects_dir.is_dir() => {}
+            Err(e) => return Err(e).io_context("create object directory", fan_out),
+        }
+        self.dirs_to_sync.insert(self.objects_dir.to_path_buf());
+        Ok(())
     }
 
     /// The sync barrier: after this returns, every object written (and `extra`, the branch's
@@ -278,7 +289,12 @@ pub(crate) fn empty_loose_objects(
             continue;
         }
         let dir = entry.path();
-        for object in std::fs::read_dir(&dir).io_context("list directory", &dir)? {
+        // `git gc` running beside us removes fan-out directories it has emptied.
+        let objects = match std::fs::read_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            other => other.io_context("list directory", &dir)?,
+        };
+        for object in objects {
             let path = object.io_context("list directory", &dir)?.path();
             if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
                 found.push(path);
@@ -313,4 +329,33 @@ fn open_dir_if_present(dir: &Path) -> Result<Option<File>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).io_context("open directory", dir),
     }
+}
+
+/// Read object `id`, expecting `kind`, and check that its content hashes to `id`.
+///
+/// gix checks neither: a damaged loose object can inflate to different bytes of the right
+/// length without any error (the fuzzer found one), and a document must never read as a
+/// value it never had. Every object gitstate reads goes through here; hashing costs about a
+/// microsecond per kilobyte.
+pub(crate) fn find(
+    repo: &gix::Repository,
+    id: ObjectId,
+    kind: gix::objs::Kind,
+) -> Result<gix::Object<'_>, Error> {
+    let object = repo
+        .find_object(id)
+        .git_context(|| format!("read {kind} {id}"))?;
+    if object.kind != kind {
+        return Err(Error::Corrupt {
+            what: format!("object {id} is a {}, expected a {kind}", object.kind),
+        });
+    }
+    let actual = gix::objs::compute_hash(gix::hash::Kind::Sha1, kind, &object.data)
+        .git_context(|| format!("hash {kind} {id}"))?;
+    if actual != id {
+        return Err(Error::Corrupt {
+            what: format!("{kind} {id} is damaged: its content hashes to {actual}"),
+        });
+    }
+    Ok(object)
 }

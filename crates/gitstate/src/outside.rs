@@ -69,7 +69,12 @@ impl Store {
             .iter()
             .map(|n| DocName::new(n.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let lock = StoreLock::acquire(self.git_dir(), "restore", self.options().lock_timeout)?;
+        let lock = StoreLock::acquire(
+            self.git_dir(),
+            self.sharing(),
+            "restore",
+            self.options().lock_timeout,
+        )?;
         let repo = self.repo();
         let crate::store::Recovered {
             files, mut index, ..

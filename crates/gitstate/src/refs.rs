@@ -7,13 +7,14 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 
 use crate::durable::{self, Durability};
 use crate::error::{Error, GitContext, IoContext};
+use crate::permissions::Sharing;
 
 /// How gitstate's reflog lines begin: their time is the commit's time, which lets time
 /// travel use the reflog as an index (see `revision`).
@@ -62,6 +63,7 @@ pub(crate) fn last_reflog_value(git_dir: &Path) -> Option<ObjectId> {
 /// The caller holds the store lock. Returns the commit restored.
 pub(crate) fn restore_from_reflog(
     repo: &gix::Repository,
+    sharing: Sharing,
     durability: Durability,
 ) -> Result<Option<ObjectId>, Error> {
     let git_dir = repo.git_dir();
@@ -92,7 +94,7 @@ pub(crate) fn restore_from_reflog(
         &tmp,
         &ref_path,
         format!("{last}\n").as_bytes(),
-        0o644,
+        sharing.file_mode(),
         durability,
     )?;
     if durability.syncs() {
@@ -117,6 +119,7 @@ pub(crate) struct PendingMove<'r> {
     lock_path: PathBuf,
     expected: Option<ObjectId>,
     new: ObjectId,
+    sharing: Sharing,
 }
 
 /// Start moving the branch from `expected` to `new`: take git's ref lock, compare, write.
@@ -124,6 +127,7 @@ pub(crate) struct PendingMove<'r> {
 /// program holds the ref lock.
 pub(crate) fn prepare_move(
     repo: &gix::Repository,
+    sharing: Sharing,
     expected: Option<ObjectId>,
     new: ObjectId,
 ) -> Result<PendingMove<'_>, Error> {
@@ -133,11 +137,7 @@ pub(crate) fn prepare_move(
     let mut pause = std::time::Duration::from_millis(1);
     let mut waited = std::time::Duration::ZERO;
     let lock = loop {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&lock_path)
-        {
+        match durable::create_new(&lock_path, sharing.file_mode()) {
             Ok(f) => break f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && waited < LOCK_PATIENCE => {
                 std::thread::sleep(pause);
@@ -160,6 +160,7 @@ pub(crate) fn prepare_move(
         lock_path,
         expected,
         new,
+        sharing,
     };
     let actual = read_branch(repo)?;
     if actual != expected {
@@ -200,7 +201,7 @@ impl PendingMove<'_> {
         }
         // After the move, so the reflog never records a move that did not happen; a lost line
         // is harmless (time travel then walks commits instead).
-        let _ = append_reflog(git_dir, self.expected, self.new, reflog);
+        let _ = append_reflog(git_dir, self.sharing, self.expected, self.new, reflog);
         Ok(())
     }
 }
@@ -221,23 +222,31 @@ fn hex_or_none(id: Option<ObjectId>) -> String {
 /// lost line never affects the branch or its objects.
 fn append_reflog(
     git_dir: &Path,
+    sharing: Sharing,
     old: Option<ObjectId>,
     new: ObjectId,
     entry: &ReflogEntry<'_>,
 ) -> Result<(), Error> {
     let dir = git_dir.join("logs/refs/heads");
     if !dir.is_dir() {
-        std::fs::create_dir_all(&dir).io_context("create directory", &dir)?;
+        durable::create_dirs_below(git_dir, "logs/refs/heads", sharing.dir_mode())?;
     }
     let path = dir.join("main");
     let old = old.unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
     let summary = entry.message.lines().next().unwrap_or_default();
     let line = format!("{old} {new} {} {}\t{summary}\n", entry.identity, entry.time);
-    std::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
+        .mode(sharing.file_mode() & 0o777)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&path)
-        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .io_context("append to reflog", &path)?;
+    // Made by this append (it is empty), the umask may have taken bits a shared store needs.
+    // Best effort: failing, it was made by another user, whose modes it has.
+    if file.metadata().is_ok_and(|m| m.len() == 0) {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(sharing.file_mode()));
+    }
+    file.write_all(line.as_bytes())
         .io_context("append to reflog", &path)
 }

@@ -34,13 +34,32 @@ pub(crate) fn resolve(repo: &gix::Repository, rev: &str) -> Result<ObjectId, Err
     let id = repo
         .rev_parse_single(trimmed)
         .map_err(|e| bad(e.to_string().replace('\n', " ")))?;
-    let object = id
-        .object()
-        .map_err(|e| bad(format!("cannot read the object: {e}")))?;
-    let commit = object
-        .peel_to_kind(gix::object::Kind::Commit)
-        .map_err(|_| bad("does not name a commit".into()))?;
-    Ok(commit.id)
+    peel_to_commit(repo, id.detach()).map_err(|e| bad(e.to_string()))
+}
+
+/// Follow tags from `id` to the commit they name. Unlike gix's own peeling, a damaged tag
+/// is an error here, not a panic.
+pub(crate) fn peel_to_commit(repo: &gix::Repository, id: ObjectId) -> Result<ObjectId, Error> {
+    let corrupt = |what: String| Error::Corrupt { what };
+    let mut id = id;
+    // Tags of tags are allowed, loops are not.
+    for _ in 0..16 {
+        let kind = repo
+            .find_header(id)
+            .map_err(|e| corrupt(format!("cannot read object {id}: {e}")))?
+            .kind();
+        let object = crate::objects::find(repo, id, kind)?;
+        match object.kind {
+            gix::object::Kind::Commit => return Ok(id),
+            gix::object::Kind::Tag => {
+                id = gix::objs::TagRef::from_bytes(&object.data, gix::hash::Kind::Sha1)
+                    .map_err(|_| corrupt(format!("tag object {id} is damaged")))?
+                    .target();
+            }
+            kind => return Err(corrupt(format!("{id} is a {kind}, not a commit"))),
+        }
+    }
+    Err(corrupt(format!("tag {id} nests too deeply")))
 }
 
 /// `main@{N}` or `@{N}` → N.

@@ -102,10 +102,7 @@ impl Snapshot {
         match self.blob_id(&name.rela_path())? {
             None => Ok(None),
             Some(id) => {
-                let blob = self
-                    .repo
-                    .find_blob(id)
-                    .git_context(|| format!("read blob {id} of document {name}"))?;
+                let blob = crate::objects::find(&self.repo, id, gix::objs::Kind::Blob)?;
                 Ok(Some(blob.data.clone()))
             }
         }
@@ -165,9 +162,7 @@ pub(crate) fn blob_in_tree(
 ) -> Result<Option<ObjectId>, Error> {
     let mut components = rela.split('/').peekable();
     while let Some(component) = components.next() {
-        let data = repo
-            .find_tree(tree)
-            .git_context(|| format!("read tree {tree}"))?;
+        let data = crate::objects::find(repo, tree, gix::objs::Kind::Tree)?;
         let parsed = gix::objs::TreeRef::from_bytes(&data.data, gix::hash::Kind::Sha1)
             .git_context(|| format!("decode tree {tree}"))?;
         let Some(entry) = parsed
@@ -189,9 +184,7 @@ pub(crate) fn blob_in_tree(
 
 /// The tree of `commit`.
 pub(crate) fn commit_tree(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId, Error> {
-    let c = repo
-        .find_commit(commit)
-        .git_context(|| format!("read commit {commit}"))?;
+    let c = crate::objects::find(repo, commit, gix::objs::Kind::Commit)?.into_commit();
     c.tree_id()
         .map(|id| id.detach())
         .git_context(|| format!("decode commit {commit}"))
@@ -204,9 +197,7 @@ pub(crate) fn collect_files(
     prefix: &str,
     out: &mut Files,
 ) -> Result<(), Error> {
-    let data = repo
-        .find_tree(tree)
-        .git_context(|| format!("read tree {tree}"))?;
+    let data = crate::objects::find(repo, tree, gix::objs::Kind::Tree)?;
     let parsed = gix::objs::TreeRef::from_bytes(&data.data, gix::hash::Kind::Sha1)
         .git_context(|| format!("decode tree {tree}"))?;
     for entry in &parsed.entries {

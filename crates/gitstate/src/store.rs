@@ -10,12 +10,13 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::durable::{self, Durability, SyncMethod};
-use crate::error::{Error, GitContext, IoContext};
+use crate::error::{Error, IoContext};
 use crate::lock::{LockState, StoreLock};
 use crate::migrate::Schema;
 use crate::migration::OldVersionWrites;
 use crate::name::{DocName, InvalidName};
 use crate::patch;
+use crate::permissions::{self, Sharing};
 use crate::refs;
 use crate::snapshot::Snapshot;
 use crate::transaction::{Change, Transaction, WriteOutcome, WriteSpec};
@@ -45,6 +46,10 @@ pub struct Options {
     /// Start `git gc --auto` in the background about once every 256 commits (when git is
     /// installed). Default: on; `GITSTATE_MAINTENANCE=off` turns it off.
     pub maintenance: bool,
+    /// Who besides the owner may use a store that [`Store::init`] creates. Default:
+    /// [`Sharing::Private`]. Only init reads this: it records the choice in the store's git
+    /// config, and every open (whatever its options say) uses what the store recorded.
+    pub sharing: Sharing,
 }
 
 impl Default for Options {
@@ -61,6 +66,7 @@ impl Default for Options {
             schemas: Vec::new(),
             old_version_writes: OldVersionWrites::default(),
             maintenance: std::env::var("GITSTATE_MAINTENANCE").map_or(true, |v| v != "off"),
+            sharing: Sharing::default(),
         }
     }
 }
@@ -113,6 +119,13 @@ impl Options {
         self.commit_time = Some(time);
         self
     }
+
+    /// Set [`Options::sharing`]: who besides the owner may use a store created with these
+    /// options.
+    pub fn shared(mut self, sharing: Sharing) -> Self {
+        self.sharing = sharing;
+        self
+    }
 }
 
 /// Whether [`Store::init`] created the store or found one.
@@ -135,6 +148,8 @@ pub struct Store {
     git_dir: PathBuf,
     repo: gix::ThreadSafeRepository,
     options: Options,
+    /// What the store's config records; decides the mode of every file written.
+    sharing: Sharing,
 }
 
 impl std::fmt::Debug for Store {
@@ -158,6 +173,11 @@ impl Store {
     /// Crash safety: the git directory is assembled under a temporary name and renamed into
     /// place, so a crash leaves either no store or a complete one.
     ///
+    /// Permissions: everything init creates, `dir` included when init creates it, gets the
+    /// modes of [`Options::sharing`], which is recorded in the store's config. A shared store
+    /// adds the group's (and for [`Sharing::All`] everyone's) bits to an existing `dir`, where
+    /// its documents live; an existing store keeps the sharing it recorded.
+    ///
     /// # Errors
     /// A non-empty directory that is not a store, or I/O errors.
     pub fn init(dir: impl AsRef<Path>, options: Options) -> Result<(Store, InitOutcome), Error> {
@@ -171,7 +191,28 @@ impl Store {
             }
             return Ok((store, InitOutcome::Existed));
         }
-        std::fs::create_dir_all(root).io_context("create store directory", root)?;
+        let sharing = options.sharing;
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).io_context("create directory", parent)?;
+        }
+        match durable::create_dir(root, sharing.dir_mode()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && root.is_dir() => {
+                // A directory of the user's: a private store leaves its mode alone; a shared
+                // one adds what the group needs (documents are written there), as git does.
+                if sharing != Sharing::Private {
+                    use std::os::unix::fs::PermissionsExt;
+                    let meta = std::fs::metadata(root).io_context("inspect", root)?;
+                    let current = meta.permissions().mode() & 0o7777;
+                    let wanted = current | sharing.dir_mode();
+                    if wanted != current {
+                        std::fs::set_permissions(root, std::fs::Permissions::from_mode(wanted))
+                            .io_context("set permissions of", root)?;
+                    }
+                }
+            }
+            Err(e) => return Err(e).io_context("create store directory", root),
+        }
         let building = root.join(".git.gitstate-init");
         if building.exists() {
             std::fs::remove_dir_all(&building)
@@ -188,7 +229,7 @@ impl Store {
                 ),
             });
         }
-        write_skeleton(&building, options.durability)?;
+        write_skeleton(&building, options.durability, sharing)?;
         let git_dir = root.join(".git");
         std::fs::rename(&building, &git_dir).io_context("rename into place", &git_dir)?;
         if options.durability.syncs() {
@@ -239,11 +280,18 @@ impl Store {
         if repo.work_tree.is_none() {
             return Err(not_a_store("the repository is bare".into()));
         }
+        let sharing = {
+            let local = repo.to_thread_local();
+            let config = local.config_snapshot();
+            let value = config.plumbing().string_implicit(permissions::CONFIG_KEY);
+            Sharing::from_config(value.as_ref().map(|v| v.as_ref().map(|v| v.as_ref())))?
+        };
         let store = Store {
             root,
             git_dir,
             repo,
             options,
+            sharing,
         };
         // Reads never depend on the working tree, so a repair that cannot be done now (it is
         // retried, and reported, by the next write) does not stop the store from opening.
@@ -266,6 +314,11 @@ impl Store {
         &self.options
     }
 
+    /// Who besides the owner may use the store, as its config records (see [`Sharing`]).
+    pub fn sharing(&self) -> Sharing {
+        self.sharing
+    }
+
     pub(crate) fn repo(&self) -> gix::Repository {
         self.repo.to_thread_local()
     }
@@ -274,6 +327,7 @@ impl Store {
         Worktree {
             root: &self.root,
             git_dir: &self.git_dir,
+            sharing: self.sharing,
         }
     }
 
@@ -497,9 +551,14 @@ impl Store {
     /// # Errors
     /// [`Error::Locked`] when the lock is not free within the timeout; I/O errors.
     pub fn recover(&self) -> Result<Vec<String>, Error> {
-        let lock = StoreLock::acquire(&self.git_dir, "recover", self.options.lock_timeout)?;
+        let lock = StoreLock::acquire(
+            &self.git_dir,
+            self.sharing,
+            "recover",
+            self.options.lock_timeout,
+        )?;
         crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"), None)?;
-        refs::restore_from_reflog(&self.repo(), self.options.durability)?;
+        refs::restore_from_reflog(&self.repo(), self.sharing, self.options.durability)?;
         self.recover_locked(&self.repo(), true, lock.previous_holder_died)
             .map(|r| r.repaired)
     }
@@ -515,7 +574,7 @@ impl Store {
         if !died_holding && !self.needs_recovery(&repo)? {
             return Ok(());
         }
-        match StoreLock::acquire(&self.git_dir, "recover", Duration::ZERO) {
+        match StoreLock::acquire(&self.git_dir, self.sharing, "recover", Duration::ZERO) {
             Ok(lock) => {
                 let died = died_holding || lock.previous_holder_died;
                 // After a power cut the holder record itself may be lost: the directories
@@ -687,7 +746,12 @@ impl Store {
 
     /// The first commit of a new store: the empty state, so that the branch always exists.
     fn write_initial_commit(&self) -> Result<(), Error> {
-        let _lock = StoreLock::acquire(&self.git_dir, "init", self.options.lock_timeout)?;
+        let _lock = StoreLock::acquire(
+            &self.git_dir,
+            self.sharing,
+            "init",
+            self.options.lock_timeout,
+        )?;
         let repo = self.repo();
         if refs::read_branch(&repo)?.is_some() {
             return Ok(());
@@ -736,15 +800,13 @@ pub(crate) fn first_parent(
     repo: &gix::Repository,
     commit: ObjectId,
 ) -> Result<Option<ObjectId>, Error> {
-    let c = repo
-        .find_commit(commit)
-        .git_context(|| format!("read commit {commit}"))?;
+    let c = crate::objects::find(repo, commit, gix::objs::Kind::Commit)?.into_commit();
     Ok(c.parent_ids().next().map(|id| id.detach()))
 }
 
-/// Lay out an empty git directory at `git_dir`.
-fn write_skeleton(git_dir: &Path, durability: Durability) -> Result<(), Error> {
-    use std::os::unix::fs::DirBuilderExt;
+/// Lay out an empty git directory at `git_dir`, its files and directories with the modes of
+/// `sharing`, which the config records.
+fn write_skeleton(git_dir: &Path, durability: Durability, sharing: Sharing) -> Result<(), Error> {
     let dirs = [
         "",
         "objects",
@@ -760,14 +822,15 @@ fn write_skeleton(git_dir: &Path, durability: Durability) -> Result<(), Error> {
     ];
     for d in dirs {
         let path = git_dir.join(d);
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .io_context("create directory", &path)?;
+        durable::create_dir(&path, sharing.dir_mode()).io_context("create directory", &path)?;
+    }
+    let mut config = CONFIG.to_owned();
+    if let Some(value) = sharing.config_value() {
+        config.push_str(&format!("\tsharedRepository = {value}\n"));
     }
     let files = [
         ("HEAD", format!("ref: {}\n", refs::BRANCH)),
-        ("config", CONFIG.to_owned()),
+        ("config", config),
         ("info/exclude", EXCLUDE.to_owned()),
         (
             "description",
@@ -777,7 +840,13 @@ fn write_skeleton(git_dir: &Path, durability: Durability) -> Result<(), Error> {
     for (name, content) in files {
         let path = git_dir.join(name);
         let tmp = path.with_extension("gitstate-tmp");
-        durable::replace_file(&tmp, &path, content.as_bytes(), 0o600, durability)?;
+        durable::replace_file(
+            &tmp,
+            &path,
+            content.as_bytes(),
+            sharing.file_mode(),
+            durability,
+        )?;
     }
     if durability.syncs() {
         for d in dirs.iter().rev() {

@@ -213,7 +213,12 @@ impl Store {
             &mut Vec<(&'static str, String)>,
         ) -> Result<Vec<(DocName, Change)>, Error>,
     {
-        let lock = StoreLock::acquire(self.git_dir(), spec.op, self.options().lock_timeout)?;
+        let lock = StoreLock::acquire(
+            self.git_dir(),
+            self.sharing(),
+            spec.op,
+            self.options().lock_timeout,
+        )?;
         crash_point("after-lock");
         let repo = self.repo();
         let Recovered {
@@ -266,9 +271,7 @@ impl Store {
         let mut writer = self.object_writer(&objects_dir);
         let root = match snapshot.tree_id() {
             Some(tree_id) => {
-                let tree = repo
-                    .find_tree(tree_id)
-                    .git_context(|| format!("read tree {tree_id}"))?;
+                let tree = crate::objects::find(&repo, tree_id, gix::objs::Kind::Tree)?.into_tree();
                 let decoded = tree
                     .decode()
                     .git_context(|| format!("decode tree {tree_id}"))?;
@@ -325,6 +328,7 @@ impl Store {
             objects_dir,
             self.options().durability,
             self.options().sync_method,
+            self.sharing(),
         )
     }
 
@@ -352,7 +356,7 @@ impl Store {
         };
         let id = writer.write_object(&commit)?;
         crash_point("after-objects");
-        let pending = refs::prepare_move(repo, parent, id)?;
+        let pending = refs::prepare_move(repo, self.sharing(), parent, id)?;
         crash_point("after-ref-lock");
         writer.finish(pending.lock_file())?;
         crash_point("after-barrier");

@@ -17,6 +17,7 @@ use gix::index::entry::{Flags, Mode, Stat};
 
 use crate::durable::{self, Durability};
 use crate::error::{Error, GitContext, IoContext};
+use crate::permissions::Sharing;
 
 /// The temporary file a document is written to, in its own directory, before it is renamed
 /// into place. One name per directory suffices: writers hold the store lock, and write one
@@ -48,6 +49,8 @@ pub(crate) type Files = BTreeMap<String, ObjectId>;
 pub(crate) struct Worktree<'a> {
     pub(crate) root: &'a Path,
     pub(crate) git_dir: &'a Path,
+    /// The modes of the files and directories written.
+    pub(crate) sharing: Sharing,
 }
 
 /// How a file relates to HEAD and to what gitstate last wrote there.
@@ -254,20 +257,47 @@ impl Worktree<'_> {
         Ok(())
     }
 
+    /// Replace the index by git's protocol: write `index.lock` (created exclusively, so a git
+    /// process holding it makes this fail) and rename it over `index`. The lock file gets the
+    /// store's file mode before anything is written to it.
     fn write_index(&self, index: &mut gix::index::File) -> Result<(), Error> {
         index.sort_entries();
         index.remove_tree();
+        let path = self.index_path();
+        let context = || format!("write index {}", path.display());
+        let lock = gix::lock::File::acquire_to_update_resource(
+            &path,
+            gix::lock::acquire::Fail::Immediately,
+            None,
+            self.sharing.gix_permissions(),
+        )
+        .git_context(context)?;
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, lock);
         index
-            .write(gix::index::write::Options::default())
-            .git_context(|| format!("write index {}", self.index_path().display()))
+            .write_to(&mut out, gix::index::write::Options::default())
+            .git_context(context)?;
+        let lock = out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .io_context("write", &path)?;
+        lock.commit()
+            .map_err(|e| e.error)
+            .io_context("rename into place", &path)?;
+        Ok(())
     }
 
     fn write_file(&self, rela: &str, bytes: &[u8]) -> Result<Stat, Error> {
         let dir = rela.rsplit_once('/').map_or("", |(dir, _)| dir);
-        durable::create_dirs_below(self.root, dir)?;
+        durable::create_dirs_below(self.root, dir, self.sharing.dir_mode())?;
         let dest = self.abs(rela);
         let tmp = dest.with_file_name(TMP_NAME);
-        durable::replace_file(&tmp, &dest, bytes, 0o600, Durability::Fast)?;
+        durable::replace_file(
+            &tmp,
+            &dest,
+            bytes,
+            self.sharing.file_mode(),
+            Durability::Fast,
+        )?;
         let meta =
             gix::index::fs::Metadata::from_path_no_follow(&dest).io_context("inspect", &dest)?;
         Ok(Stat::from_fs(&meta).unwrap_or_default())
@@ -417,9 +447,7 @@ impl Worktree<'_> {
         let Some(id) = id else {
             return Ok(bytes.is_empty());
         };
-        let blob = repo
-            .find_blob(id)
-            .git_context(|| format!("read blob {id} for {rela}"))?;
+        let blob = crate::objects::find(repo, id, gix::objs::Kind::Blob)?;
         Ok(bytes.len() <= blob.data.len()
             && bytes
                 .iter()
@@ -435,9 +463,7 @@ impl Worktree<'_> {
     }
 
     fn restore(&self, repo: &gix::Repository, rela: &str, id: ObjectId) -> Result<Stat, Error> {
-        let blob = repo
-            .find_blob(id)
-            .git_context(|| format!("read blob {id} for {rela}"))?;
+        let blob = crate::objects::find(repo, id, gix::objs::Kind::Blob)?;
         self.write_file(rela, &blob.data)
     }
 
