@@ -90,3 +90,163 @@ pub fn patch(data: &[u8]) {
         let _ = gitstate::to_canonical_bytes(&out);
     }
 }
+
+/// A store built once per process, with a short history, that [`repository`] copies and
+/// mutates: its directory and the values `doc` ever had.
+struct Template {
+    dir: tempfile::TempDir,
+    files: Vec<std::path::PathBuf>,
+    doc_values: Vec<serde_json::Value>,
+}
+
+fn template() -> &'static Template {
+    static TEMPLATE: std::sync::OnceLock<Template> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("store");
+        // A fixed time and author: the same objects, so the same file list, in every run.
+        let options = gitstate::Options::default()
+            .durability(gitstate::Durability::Fast)
+            .maintenance(false)
+            .author("fuzz <fuzz@example.invalid>")
+            .commit_time(gitstate::Time::new(1_700_000_000, 0));
+        let (store, _) = gitstate::Store::init(&root, options).expect("init");
+        let mut doc_values = Vec::new();
+        for i in 0..4 {
+            let value = serde_json::json!({"n": i, "items": [i, "x"], "nested": {"k": i * 7}});
+            store.set("doc", &value).expect("set");
+            doc_values.push(value);
+        }
+        store
+            .set("a/b", &serde_json::json!([1, 2, 3]))
+            .expect("set");
+        store.checkpoint("good", None).expect("checkpoint");
+        store.set("other", &serde_json::json!("text")).expect("set");
+        drop(store);
+        let mut files = Vec::new();
+        let mut pending = vec![root.clone()];
+        while let Some(d) = pending.pop() {
+            for entry in std::fs::read_dir(&d).expect("read_dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    pending.push(path.clone());
+                }
+                files.push(path.strip_prefix(&root).expect("below").to_path_buf());
+            }
+        }
+        files.sort();
+        Template {
+            dir,
+            files,
+            doc_values,
+        }
+    })
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let dest = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy");
+        }
+    }
+}
+
+/// Opening a mutated repository: the input is a list of 5-byte mutations (which file, what
+/// to do, where, with what byte; the last may also replace a file with the rest of the
+/// input) applied to a copy of a small store. Then open, read, log, status, verify and write.
+/// Properties: no panic; `doc` reads as an error or as a value it really had; a write that
+/// succeeds reads back; a canary file beside the store, reachable through planted
+/// symlinks, is never changed.
+pub fn repository(data: &[u8]) {
+    let t = template();
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path().join("store");
+    copy_tree(&t.dir.path().join("store"), &root);
+    let canary = work.path().join("canary");
+    std::fs::write(&canary, b"canary").expect("canary");
+
+    let mut rest = data;
+    while rest.len() >= 5 {
+        let (op, tail) = rest.split_at(5);
+        rest = tail;
+        let path = root.join(&t.files[usize::from(op[0]) % t.files.len()]);
+        if std::env::var_os("GITSTATE_FUZZ_DEBUG").is_some() {
+            eprintln!("mutation {op:?} on {}", path.display());
+        }
+        let offset = usize::from(u16::from_le_bytes([op[2], op[3]]));
+        let byte = op[4];
+        let Ok(mut bytes) = std::fs::read(&path) else {
+            continue; // a directory, or already gone
+        };
+        match op[1] % 7 {
+            0 if !bytes.is_empty() => {
+                let i = offset % bytes.len();
+                bytes[i] ^= byte | 1;
+            }
+            1 => bytes.truncate(offset % (bytes.len() + 1)),
+            2 => {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            3 if !bytes.is_empty() => {
+                let i = offset % bytes.len();
+                bytes[i] = byte;
+            }
+            4 => bytes.insert(offset % (bytes.len() + 1), byte),
+            5 => {
+                bytes = rest.to_vec();
+                rest = &[];
+            }
+            6 => {
+                let _ = std::fs::remove_file(&path);
+                let _ = std::os::unix::fs::symlink(&canary, &path);
+                continue;
+            }
+            _ => continue,
+        }
+        // Object files are read-only.
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::write(&path, &bytes);
+    }
+
+    let options = gitstate::Options::default()
+        .durability(gitstate::Durability::Fast)
+        .maintenance(false)
+        .lock_timeout(std::time::Duration::ZERO);
+    if let Ok(store) = gitstate::Store::open(&root, options) {
+        if let Ok(Some(value)) = store.get_value("doc") {
+            assert!(
+                t.doc_values.contains(&value),
+                "doc read as a value it never had: {value}"
+            );
+        }
+        let _ = store.get_value("a/b");
+        let _ = store.list();
+        let _ = store.log(&gitstate::LogOptions::default());
+        let _ = store.snapshot_at("HEAD~1");
+        let _ = store.snapshot_at("good");
+        let _ = store.status();
+        let _ = store.verify();
+        let written = serde_json::json!({"n": 99});
+        if store.set("doc", &written).is_ok() {
+            // Whatever else is broken, a write that reports success reads back.
+            if let Ok(again) = store.get_value("doc") {
+                assert_eq!(
+                    again,
+                    Some(written),
+                    "an acknowledged write reads back wrong"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        std::fs::read(&canary).expect("canary"),
+        b"canary",
+        "a file outside the store was changed"
+    );
+}
