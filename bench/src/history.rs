@@ -119,6 +119,102 @@ pub fn run(dir: &Path, commits: usize) -> Res<()> {
         late.as_secs_f64() * 1e3,
         late.as_secs_f64() / early.as_secs_f64()
     );
+    disk(dir, commits)
+}
+
+/// Space on disk (allocated blocks) of everything below `dir`.
+fn allocated(dir: &Path) -> Res<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += meta.blocks() * 512;
+        if meta.is_dir() {
+            total += allocated(&entry.path())?;
+        }
+    }
+    Ok(total)
+}
+
+fn plain_git(dir: &Path, args: &[&str]) -> Res<()> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+    }
+    Ok(())
+}
+
+/// Disk space of `commits` writes of one 1 KiB document (one value changing), as gitstate
+/// leaves the store (its background maintenance on, as by default), against the same
+/// repository after `git gc --aggressive --prune=now`.
+fn disk(dir: &Path, commits: usize) -> Res<()> {
+    if Command::new("git").arg("--version").output().is_err() {
+        println!();
+        println!("disk: skipped (no git for `git gc --aggressive`)");
+        return Ok(());
+    }
+    let path = dir.join("disk-store");
+    let mut options = gitstate::Options::default().durability(gitstate::Durability::Fast);
+    gitstate::Store::init(&path, options.clone())?;
+    let pad = "x".repeat(1000);
+    let started = Instant::now();
+    for i in 0..commits {
+        options.commit_time = Some(gitstate::Time::new(START + i as i64, 0));
+        let store = gitstate::Store::open(&path, options.clone())?;
+        store.set("doc", &json!({"counter": i, "pad": pad}))?;
+    }
+    // Let a background `git gc --auto` that is still running finish.
+    let lock = path.join(".git/gc.pid");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while lock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let as_left = allocated(&path.join(".git"))?;
+    let copy = dir.join("disk-store-aggressive");
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(&path)
+        .arg(&copy)
+        .output()?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+    }
+    plain_git(&copy, &["gc", "--aggressive", "--prune=now", "--quiet"])?;
+    let aggressive = allocated(&copy.join(".git"))?;
+    let store = gitstate::Store::open(&path, gitstate::Options::default())?;
+    store.gc()?;
+    drop(store);
+    let after_gc = allocated(&path.join(".git"))?;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    println!();
+    println!(
+        "## Disk: {commits} commits of one 1 KiB document (built in {:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    println!("| store | .git on disk | × `git gc --aggressive` | target |");
+    println!("|---|---:|---:|---|");
+    println!(
+        "| as gitstate leaves it (background `git gc --auto`) | {:.1} MiB | {:.2} | ≤ 1.5 |",
+        mib(as_left),
+        as_left as f64 / aggressive as f64
+    );
+    println!(
+        "| after `gitstate gc` | {:.1} MiB | {:.2} | |",
+        mib(after_gc),
+        after_gc as f64 / aggressive as f64
+    );
+    println!(
+        "| after `git gc --aggressive --prune=now` | {:.1} MiB | 1.00 | |",
+        mib(aggressive)
+    );
     Ok(())
 }
 

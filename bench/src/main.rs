@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[cfg(feature = "compare")]
+mod compare;
 mod extras;
 mod history;
 
@@ -341,6 +343,21 @@ fn bench_size(
             samples: vec![],
         });
     }
+    #[cfg(feature = "compare")]
+    let libgit2 = compare::Libgit2::init(&dir.join("libgit2"))?;
+    #[cfg(feature = "compare")]
+    let sqlite = compare::Sqlite::open(&dir.join("sqlite.db"))?;
+    #[cfg(feature = "compare")]
+    {
+        methods.push(Method {
+            name: "libgit2: blob + tree + commit + ref (core.fsyncObjectFiles)",
+            samples: vec![],
+        });
+        methods.push(Method {
+            name: "SQLite: a row per version (WAL, synchronous=FULL)",
+            samples: vec![],
+        });
+    }
     let cli_doc = dir.join("cli-input.json");
     // Warm-up: one write each, not measured.
     for round in 0..=n {
@@ -405,6 +422,11 @@ fn bench_size(
                 git(&git_dir, &["commit", "-q", "-m", "write"])
             })?;
         }
+        #[cfg(feature = "compare")]
+        {
+            time(&mut methods, &mut || libgit2.write(&bytes))?;
+            time(&mut methods, &mut || sqlite.write(&bytes))?;
+        }
     }
     let doc_bytes = gitstate::to_canonical_bytes(&document(size, 1)).len();
     println!();
@@ -426,14 +448,19 @@ fn bench_size(
             median.as_secs_f64() / floor_fast.as_secs_f64()
         );
     }
-    if have_git {
-        let (g, _) = stats(&methods[methods.len() - 1].samples);
-        let (d, _) = stats(&methods[3].samples);
-        println!();
-        println!(
-            "gitstate durable vs git add + commit: {:.1}× faster",
-            g.as_secs_f64() / d.as_secs_f64()
-        );
-    }
+    let (d, _) = stats(&methods[3].samples);
+    let versus = |what: &str| {
+        if let Some(m) = methods.iter().find(|m| m.name.starts_with(what)) {
+            let (other, _) = stats(&m.samples);
+            println!(
+                "- gitstate durable (library) vs {what}: {:.2}× faster",
+                other.as_secs_f64() / d.as_secs_f64()
+            );
+        }
+    };
+    println!();
+    versus("git add + git commit");
+    versus("libgit2");
+    versus("SQLite");
     Ok(())
 }

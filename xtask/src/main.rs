@@ -154,23 +154,35 @@ fn ci() -> Result<(), String> {
     migration_test(false)
 }
 
-/// `cargo xtask bench [--journaled] [ARGS…]`: build in release and run the benchmark;
+/// `cargo xtask bench [--journaled] [--no-compare] [ARGS…]`: build in release and run the
+/// benchmark (with libgit2 and SQLite unless `--no-compare`);
 /// `--journaled` runs it on a fresh journaled ext4 image, loop-mounted (needs root), for the
 /// figures users of an ordinary journaled file system would see.
 fn bench(args: &[String]) -> Result<(), String> {
-    cargo(&[
+    // libgit2 and SQLite (feature `compare`) unless `--no-compare`: heavy C builds that
+    // nothing else needs.
+    let compare = !args.iter().any(|a| a == "--no-compare");
+    let mut build = vec![
         "build",
         "--release",
         "-p",
         "gitstate-cli",
         "-p",
         "gitstate-bench",
-    ])?;
+    ];
+    if compare {
+        build.extend(["--features", "gitstate-bench/compare"]);
+    }
+    cargo(&build)?;
     let exe = root().join("target/release/gitstate-bench");
     let cli = root().join("target/release/gitstate");
     let journaled = args.iter().any(|a| a == "--journaled");
     let mut full: Vec<String> = vec!["--cli".into(), cli.display().to_string()];
-    full.extend(args.iter().filter(|a| *a != "--journaled").cloned());
+    full.extend(
+        args.iter()
+            .filter(|a| *a != "--journaled" && *a != "--no-compare")
+            .cloned(),
+    );
     let exe = exe.to_str().ok_or("non-UTF-8 path")?;
     if !journaled {
         let full: Vec<&str> = full.iter().map(String::as_str).collect();
