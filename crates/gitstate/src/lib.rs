@@ -53,6 +53,7 @@ struct ReadmeDoctests;
 #[doc = include_str!("../../../docs/migrations.md")]
 struct MigrationGuideDoctests;
 
+mod cache;
 mod canonical;
 mod check;
 mod checkpoint;

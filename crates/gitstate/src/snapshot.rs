@@ -1,10 +1,13 @@
 //! Read-only views of the store at one commit.
 
+use std::sync::Arc;
+
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::cache::ObjectCache;
 use crate::canonical;
 use crate::error::{Error, GitContext};
 use crate::name::DocName;
@@ -19,6 +22,7 @@ pub struct Snapshot {
     commit: Option<ObjectId>,
     tree: Option<ObjectId>,
     rev: Option<String>,
+    cache: Arc<ObjectCache>,
 }
 
 impl Snapshot {
@@ -29,15 +33,26 @@ impl Snapshot {
         commit: Option<ObjectId>,
         rev: Option<String>,
     ) -> Result<Self, Error> {
+        Self::cached(repo, commit, rev, Arc::default())
+    }
+
+    /// As [`Snapshot::new`], reading through (and filling) a store's object cache.
+    pub(crate) fn cached(
+        repo: gix::Repository,
+        commit: Option<ObjectId>,
+        rev: Option<String>,
+        cache: Arc<ObjectCache>,
+    ) -> Result<Self, Error> {
         let tree = match commit {
             None => None,
-            Some(id) => Some(commit_tree(&repo, id)?),
+            Some(id) => Some(cache.tree_of(id, || commit_tree(&repo, id))?),
         };
         Ok(Snapshot {
             repo,
             commit,
             tree,
             rev,
+            cache,
         })
     }
 
@@ -60,7 +75,7 @@ impl Snapshot {
         N: TryInto<DocName, Error = crate::name::InvalidName>,
     {
         let name = name.try_into()?;
-        match self.get_bytes(&name)? {
+        match self.blob_bytes(&name)? {
             None => Ok(None),
             Some(bytes) => {
                 canonical::parse(&bytes)
@@ -99,12 +114,20 @@ impl Snapshot {
     /// # Errors
     /// Unreadable objects.
     pub fn get_bytes(&self, name: &DocName) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.blob_bytes(name)?.map(|b| b.to_vec()))
+    }
+
+    fn blob_bytes(&self, name: &DocName) -> Result<Option<Arc<[u8]>>, Error> {
         match self.blob_id(&name.rela_path())? {
             None => Ok(None),
-            Some(id) => {
-                let blob = crate::objects::find(&self.repo, id, gix::objs::Kind::Blob)?;
-                Ok(Some(blob.data.clone()))
-            }
+            Some(id) => self
+                .cache
+                .blob(id, || {
+                    Ok(crate::objects::find(&self.repo, id, gix::objs::Kind::Blob)?
+                        .detach()
+                        .data)
+                })
+                .map(Some),
         }
     }
 
@@ -148,7 +171,9 @@ impl Snapshot {
     /// The blob at `rela` (a `/`-separated path), if the tree has one there.
     pub(crate) fn blob_id(&self, rela: &str) -> Result<Option<ObjectId>, Error> {
         match self.tree {
-            Some(tree) => blob_in_tree(&self.repo, tree, rela),
+            Some(tree) => self
+                .cache
+                .blob_at(tree, rela, || blob_in_tree(&self.repo, tree, rela)),
             None => Ok(None),
         }
     }

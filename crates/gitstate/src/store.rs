@@ -150,6 +150,8 @@ pub struct Store {
     options: Options,
     /// What the store's config records; decides the mode of every file written.
     sharing: Sharing,
+    /// Objects already read (immutable, so never stale).
+    cache: Arc<crate::cache::ObjectCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -292,6 +294,7 @@ impl Store {
             repo,
             options,
             sharing,
+            cache: Arc::default(),
         };
         // Reads never depend on the working tree, so a repair that cannot be done now (it is
         // retried, and reported, by the next write) does not stop the store from opening.
@@ -346,7 +349,7 @@ impl Store {
     pub fn snapshot(&self) -> Result<Snapshot, Error> {
         let repo = self.repo();
         let head = refs::read_branch(&repo)?;
-        Snapshot::new(repo, head, None)
+        Snapshot::cached(repo, head, None, Arc::clone(&self.cache))
     }
 
     /// A read-only view at a git revision (`HEAD~2`, a commit id, an abbreviated id, …).
@@ -356,7 +359,12 @@ impl Store {
     pub fn snapshot_at(&self, rev: &str) -> Result<Snapshot, Error> {
         let repo = self.repo();
         let id = crate::revision::resolve(&repo, rev)?;
-        Snapshot::new(repo, Some(id), Some(rev.to_owned()))
+        Snapshot::cached(
+            repo,
+            Some(id),
+            Some(rev.to_owned()),
+            Arc::clone(&self.cache),
+        )
     }
 
     /// The current value of a document, deserialized into `T`; `None` when it does not exist.

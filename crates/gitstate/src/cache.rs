@@ -1,0 +1,95 @@
+//! What a store has already read, by object id: a commit's tree, the blob at a path of a
+//! tree, and small blobs' bytes. Git objects never change once written, and every one is
+//! hash-checked when first read (`objects::find`), so a cached answer is always right; only
+//! the branch itself is read again on every read. Bounded: it is emptied when it would
+//! hold more than [`MAX_BYTES`] of blobs or [`MAX_ENTRIES`] entries.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use gix::ObjectId;
+
+/// Blob bytes kept at most (larger blobs are never cached).
+const MAX_BYTES: usize = 16 << 20;
+/// The largest blob kept.
+const MAX_BLOB: usize = 1 << 20;
+/// Entries kept at most, of all kinds.
+const MAX_ENTRIES: usize = 20_000;
+
+#[derive(Debug, Default)]
+pub(crate) struct ObjectCache {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    tree_of: HashMap<ObjectId, ObjectId>,
+    blob_at: HashMap<(ObjectId, String), Option<ObjectId>>,
+    blobs: HashMap<ObjectId, Arc<[u8]>>,
+    bytes: usize,
+}
+
+impl Inner {
+    fn make_room(&mut self, bytes: usize) {
+        let entries = self.tree_of.len() + self.blob_at.len() + self.blobs.len();
+        if entries >= MAX_ENTRIES || self.bytes + bytes > MAX_BYTES {
+            *self = Inner::default();
+        }
+    }
+}
+
+impl ObjectCache {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere cannot leave a wrong entry: entries are inserted whole.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn tree_of(
+        &self,
+        commit: ObjectId,
+        read: impl FnOnce() -> Result<ObjectId, crate::Error>,
+    ) -> Result<ObjectId, crate::Error> {
+        if let Some(tree) = self.inner().tree_of.get(&commit) {
+            return Ok(*tree);
+        }
+        let tree = read()?;
+        let mut inner = self.inner();
+        inner.make_room(0);
+        inner.tree_of.insert(commit, tree);
+        Ok(tree)
+    }
+
+    pub(crate) fn blob_at(
+        &self,
+        tree: ObjectId,
+        rela: &str,
+        read: impl FnOnce() -> Result<Option<ObjectId>, crate::Error>,
+    ) -> Result<Option<ObjectId>, crate::Error> {
+        if let Some(blob) = self.inner().blob_at.get(&(tree, rela.to_owned())) {
+            return Ok(*blob);
+        }
+        let blob = read()?;
+        let mut inner = self.inner();
+        inner.make_room(0);
+        inner.blob_at.insert((tree, rela.to_owned()), blob);
+        Ok(blob)
+    }
+
+    pub(crate) fn blob(
+        &self,
+        id: ObjectId,
+        read: impl FnOnce() -> Result<Vec<u8>, crate::Error>,
+    ) -> Result<Arc<[u8]>, crate::Error> {
+        if let Some(bytes) = self.inner().blobs.get(&id) {
+            return Ok(Arc::clone(bytes));
+        }
+        let bytes: Arc<[u8]> = read()?.into();
+        if bytes.len() <= MAX_BLOB {
+            let mut inner = self.inner();
+            inner.make_room(bytes.len());
+            inner.bytes += bytes.len();
+            inner.blobs.insert(id, Arc::clone(&bytes));
+        }
+        Ok(bytes)
+    }
+}
