@@ -7,6 +7,7 @@
 //! must see a loss, which shows that it can fail.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -68,8 +69,15 @@ impl Rig {
                 &Self::CALIBRATION_WRITES.to_string(),
             ])
             .args(fast.then_some("fast"))
-            .output()
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("calibration writer");
+        let pid = out.id();
+        let out = out.wait_with_output().expect("calibration writer");
+        // A background `git gc` the writer started would outlive it.
+        kill_group(pid);
         assert!(
             out.status.success(),
             "{}",
@@ -77,6 +85,24 @@ impl Rig {
         );
         let per_write = ((rig.mounted.ops() - before) / Self::CALIBRATION_WRITES).max(1);
         (rig, per_write)
+    }
+}
+
+/// Whatever a writer left running on the file system (a background `git gc`) dies with the
+/// power: SIGKILL its process group and wait until the group is gone.
+fn kill_group(pgid: u32) {
+    let group = format!("-{pgid}");
+    let signal = |sig: &str| {
+        Command::new("kill")
+            .args([sig, "--", &group])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    signal("-KILL");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while signal("-0") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -94,7 +120,10 @@ fn write_until_power_cut(store: &Path, start: u64, fast: bool) -> WriterRun {
     if fast {
         cmd.arg("fast");
     }
+    // Its own process group: the power cut also ends the `git gc --auto` it may have
+    // started in the background, as a real one would.
     let mut child = cmd
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -126,6 +155,7 @@ fn write_until_power_cut(store: &Path, start: u64, fast: bool) -> WriterRun {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+    kill_group(child.id());
     let acks = reader.join().expect("reader");
     let mut err = String::new();
     stderr.read_to_string(&mut err).expect("stderr");
@@ -200,7 +230,9 @@ fn power_cuts(rounds: u64, fast: bool, seed: u64) -> (u64, Vec<String>) {
 /// After a reboot: the value is `floor` or `floor + 1`, the store is consistent (status and
 /// `git status`, and with `full` also verify and `git fsck --strict`), and a write succeeds. Returns the value stored (after that write), or what went wrong.
 fn check_after_reboot(path: &Path, floor: u64, full: bool) -> Result<u64, String> {
-    let store = gitstate::Store::open(path, gitstate::Options::default())
+    // No background `git gc` from this process: it would outlive the check.
+    let options = gitstate::Options::default().maintenance(false);
+    let store = gitstate::Store::open(path, options)
         .map_err(|e| format!("the store does not open: {e}"))?;
     let value: Option<serde_json::Value> = store
         .get_value("doc")

@@ -141,6 +141,9 @@ impl Store {
         let child = git(self.root(), self.sharing())
             .arg("-c")
             .arg(format!("gc.auto={AUTO_LOOSE_LIMIT}"))
+            // Already off the write path: no second detach into a session of its own,
+            // so it stays this process's child (reaped below) and in its process group.
+            .args(["-c", "gc.autoDetach=false"])
             .args(["gc", "--auto", "--quiet"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
