@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gitstate_tests::{TempStore, cli, run};
+use gitstate_tests::{TempStore, cli, copy_dir, run};
 
 const EXE: &str = env!("CARGO_BIN_EXE_gitstate-e2e");
 
@@ -17,19 +17,6 @@ fn files_below(dir: &Path, out: &mut Vec<PathBuf>) {
             files_below(&entry.path(), out);
         } else if t.is_file() {
             out.push(entry.path());
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("list") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
 }

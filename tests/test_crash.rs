@@ -12,10 +12,7 @@ use gitstate_tests::{Lcg, TempStore, assert_git_clean, git};
 const WRITER: &str = env!("CARGO_BIN_EXE_gitstate-writer");
 
 fn rounds() -> u64 {
-    std::env::var("GITSTATE_CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200)
+    gitstate_tests::env_count("GITSTATE_CRASH_ROUNDS", 200)
 }
 
 #[test]

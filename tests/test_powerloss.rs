@@ -18,10 +18,7 @@ use gitstate_tests::{Lcg, assert_git_clean, git};
 const WRITER: &str = env!("CARGO_BIN_EXE_gitstate-writer");
 
 fn cuts() -> u64 {
-    std::env::var("GITSTATE_POWER_CUTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100)
+    gitstate_tests::env_count("GITSTATE_POWER_CUTS", 100)
 }
 
 /// A mounted power-loss file system in a temporary directory, with a store initialised on it.
@@ -283,10 +280,7 @@ fn check_after_reboot(path: &Path, floor: u64, full: bool) -> Result<u64, String
 }
 
 fn seed() -> u64 {
-    std::env::var("GITSTATE_POWER_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x90e4)
+    gitstate_tests::env_count("GITSTATE_POWER_SEED", 0x90e4)
 }
 
 #[test]

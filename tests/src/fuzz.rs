@@ -143,19 +143,6 @@ fn template() -> &'static Template {
     })
 }
 
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let dest = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), &dest).expect("copy");
-        }
-    }
-}
-
 /// Opening a mutated repository: the input is a list of 5-byte mutations (which file, what
 /// to do, where, with what byte; the last may also replace a file with the rest of the
 /// input) applied to a copy of a small store. Then open, read, log, status, verify and write.
@@ -166,7 +153,7 @@ pub fn repository(data: &[u8]) {
     let t = template();
     let work = tempfile::tempdir().expect("tempdir");
     let root = work.path().join("store");
-    copy_tree(&t.dir.path().join("store"), &root);
+    crate::copy_dir(&t.dir.path().join("store"), &root);
     let canary = work.path().join("canary");
     std::fs::write(&canary, b"canary").expect("canary");
 

@@ -144,6 +144,28 @@ pub fn assert_git_clean(store: &Path) {
     );
 }
 
+/// Copy the directory tree `from` to `to` (files and directories; nothing else is expected).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A count from the environment variable `name`, or `default`: how long tests run.
+pub fn env_count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Number of commits on the branch.
 pub fn commit_count(store: &Path) -> usize {
     let r = git(store, &["rev-list", "--count", "main"]);
