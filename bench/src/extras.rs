@@ -148,47 +148,64 @@ pub fn memory(base: &Path, cli: Option<&Path>) -> Res<()> {
         return Ok(());
     };
     println!();
-    println!("## Peak memory of one CLI `set`");
+    println!("## Peak memory and time of one CLI `set` and `get`, by document size");
     println!();
     if !Path::new("/usr/bin/time").exists() {
         println!("(skipped: /usr/bin/time is not installed)");
         return Ok(());
     }
-    println!("| document | bytes | max RSS | target (16 MiB + 3 × size) |");
-    println!("|---|---:|---:|---:|");
+    println!(
+        "| document | bytes | `set` s | `set` max RSS | `get` s | `get` max RSS | target RSS (16 MiB + 3 × size) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let dir = base.join("memory");
     gitstate::Store::init(&dir, gitstate::Options::default())?;
+    // Time (s) and peak RSS (KiB) of one CLI run, or its error.
+    let measure = |args: &[&str], stdin: Option<&Path>| -> Res<(f64, u64)> {
+        let mut cmd = Command::new("/usr/bin/time");
+        cmd.args(["-f", "%e %M"])
+            .arg(cli)
+            .arg("--store")
+            .arg(&dir)
+            .args(args)
+            .stdout(Stdio::null());
+        if let Some(input) = stdin {
+            cmd.stdin(File::open(input)?);
+        }
+        let out = cmd.output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(format!("gitstate {}: {stderr}", args.join(" ")).into());
+        }
+        let last = stderr.lines().last().unwrap_or_default();
+        let mut fields = last.split_whitespace();
+        let secs = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0.0);
+        let kib = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
+        Ok((secs, kib))
+    };
     for (label, size) in [
         ("1 KiB", 1024usize),
         ("1 MiB", 1 << 20),
         ("16 MiB", 16 << 20),
+        ("100 MiB", 100 << 20),
     ] {
         let items: Vec<serde_json::Value> = (0..size / 64)
             .map(|i| json!({"id": i, "name": format!("item-{i:08}")}))
             .collect();
         let bytes = gitstate::to_canonical_bytes(&json!(items));
+        drop(items);
         let input = base.join("memory-input.json");
         fs::write(&input, &bytes)?;
-        let out = Command::new("/usr/bin/time")
-            .args(["-f", "%M"])
-            .arg(cli)
-            .arg("--store")
-            .arg(&dir)
-            .args(["set", "doc", "-"])
-            .stdin(File::open(&input)?)
-            .stdout(Stdio::null())
-            .output()?;
-        let kib: u64 = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or(0);
+        let (set_s, set_kib) = measure(&["set", "doc", "-"], Some(&input))?;
+        let (get_s, get_kib) = measure(&["get", "doc"], None)?;
         let target = 16 * 1024 + 3 * bytes.len() as u64 / 1024;
+        let mib = |kib: u64| kib as f64 / 1024.0;
         println!(
-            "| {label} | {} | {:.1} MiB | {:.1} MiB |",
+            "| {label} | {} | {set_s:.2} | {:.1} MiB | {get_s:.2} | {:.1} MiB | {:.1} MiB |",
             bytes.len(),
-            kib as f64 / 1024.0,
-            target as f64 / 1024.0
+            mib(set_kib),
+            mib(get_kib),
+            mib(target)
         );
     }
     Ok(())
