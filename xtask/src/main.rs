@@ -4,8 +4,9 @@
 //!   tests, the docs with warnings denied, the migration golden tests.
 //! - `demo`: a short tour of the CLI on a store it creates.
 //! - `migration-test [--bless]`: golden tests of the schemas in `tests/migrations/`.
-//! - `torture [--rounds N]`: the long crash and concurrency runs (default 500 SIGKILL
-//!   rounds; `cargo test` runs 200).
+//! - `torture [--rounds N] [--power-cuts N] [--seed S]`: the long crash, power-loss and
+//!   concurrency runs (default 500 SIGKILL rounds and 1,000 simulated power cuts; `cargo
+//!   test` runs 200 and 100).
 //! - `bench [ARGS]`: the write benchmark in release mode (see `bench/`).
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
         Some("migration-test") => migration_test(args.iter().any(|a| a == "--bless")),
         _ => {
             eprintln!(
-                "usage: cargo xtask (ci | demo | migration-test [--bless] | torture [--rounds N] | bench [--help])"
+                "usage: cargo xtask (ci | demo | migration-test [--bless] | torture [--rounds N] [--power-cuts N] [--seed S] | bench [--help])"
             );
             return ExitCode::from(2);
         }
@@ -104,14 +105,19 @@ fn migration_test(bless: bool) -> Result<(), String> {
 
 /// The crash and concurrency tests with a long setting.
 fn torture(args: &[String]) -> Result<(), String> {
-    let rounds = match args.iter().position(|a| a == "--rounds") {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or("--rounds takes a number")?,
-        None => 500,
+    let number = |flag: &str, default: u64| -> Result<String, String> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|n| n.parse::<u64>().ok())
+                .map(|n| n.to_string())
+                .ok_or_else(|| format!("{flag} takes a number")),
+            None => Ok(default.to_string()),
+        }
     };
-    let rounds = rounds.to_string();
+    let rounds = number("--rounds", 500)?;
+    let cuts = number("--power-cuts", 1000)?;
+    let seed = number("--seed", 1)?;
     step(
         "cargo",
         &[
@@ -124,8 +130,13 @@ fn torture(args: &[String]) -> Result<(), String> {
             "--",
             "test_crash",
             "test_concurrency",
+            "test_powerloss",
         ],
-        &[("GITSTATE_CRASH_ROUNDS", rounds.as_str())],
+        &[
+            ("GITSTATE_CRASH_ROUNDS", rounds.as_str()),
+            ("GITSTATE_POWER_CUTS", cuts.as_str()),
+            ("GITSTATE_POWER_SEED", seed.as_str()),
+        ],
     )
 }
 
