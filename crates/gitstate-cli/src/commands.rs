@@ -256,8 +256,9 @@ fn set(
         None | Some("-") => stdin_bytes()?,
         Some(text) => text.as_bytes().to_vec(),
     };
-    let value = parse_input(&bytes, &format!("document {doc}"))?;
-    let outcome = store.set_value(&doc, value, message)?;
+    // Straight from text to canonical bytes: memory stays near the document's size.
+    let outcome = store.set_json(&doc, &bytes, message)?;
+    drop(bytes);
     report(cli, "set", name, &outcome);
     Ok(())
 }
@@ -296,6 +297,24 @@ fn get(
     migrated: bool,
 ) -> Result<(), Failure> {
     let doc = DocName::new(name).map_err(Error::from)?;
+    if !migrated && pointer.is_none() {
+        // The whole document: canonical text from the stored bytes, with no tree of values.
+        let snapshot = match at {
+            Some(rev) => store.snapshot_at(rev)?,
+            None => store.snapshot()?,
+        };
+        let bytes = snapshot.get_bytes(&doc)?.ok_or_else(|| Error::NotFound {
+            name: doc.to_string(),
+            at: at.map(str::to_owned),
+        })?;
+        let text = gitstate::canonicalize_json(&bytes).map_err(|source| Error::InvalidJson {
+            what: format!("stored document {doc}"),
+            source,
+        })?;
+        drop(bytes);
+        output::line(String::from_utf8_lossy(&text).trim_end());
+        return Ok(());
+    }
     let found = if migrated {
         store.get_migrated(doc.as_str())?
     } else {

@@ -82,7 +82,7 @@ mod store;
 mod transaction;
 mod worktree;
 
-pub use canonical::{parse as parse_json, to_canonical_bytes};
+pub use canonical::{canonicalize as canonicalize_json, parse as parse_json, to_canonical_bytes};
 pub use check::{Drift, Status};
 pub use checkpoint::Checkpoint;
 pub use crashpoint::{CRASH_ENV, CRASH_POINTS};

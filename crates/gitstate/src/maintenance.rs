@@ -97,19 +97,30 @@ impl Store {
     pub fn gc(&self) -> Result<GcOutcome, Error> {
         let objects = self.git_dir().join("objects");
         let bytes_before = size_of(&objects);
-        let out = git(self.root(), self.sharing())
-            .args(["gc", "--quiet"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| Error::Tool {
-                tool: "git",
-                reason: if e.kind() == std::io::ErrorKind::NotFound {
-                    "git is not installed; gitstate gc packs the store by running `git gc`".into()
-                } else {
-                    format!("cannot run git gc: {e}")
-                },
-            })?;
+        // A background `git gc --auto` may be running: git then refuses ("gc is already
+        // running"); wait for it, up to a minute.
+        let patience = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let out = loop {
+            let out = git(self.root(), self.sharing())
+                .args(["gc", "--quiet"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .map_err(|e| Error::Tool {
+                    tool: "git",
+                    reason: if e.kind() == std::io::ErrorKind::NotFound {
+                        "git is not installed; gitstate gc packs the store by running `git gc`"
+                            .into()
+                    } else {
+                        format!("cannot run git gc: {e}")
+                    },
+                })?;
+            let busy = String::from_utf8_lossy(&out.stderr).contains("already running");
+            if out.status.success() || !busy || std::time::Instant::now() > patience {
+                break out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
         if !out.status.success() {
             return Err(Error::Tool {
                 tool: "git",

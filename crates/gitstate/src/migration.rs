@@ -117,6 +117,12 @@ impl Store {
                     })?;
                 Some(parsed)
             }
+            Some((_, Change::PutCanonical(bytes))) => {
+                Some(parse_schema_file(bytes).map_err(|source| Error::Migrate {
+                    what: format!("schema file {SCHEMA_DOC}"),
+                    source: Box::new(source),
+                })?)
+            }
             Some((_, Change::Delete)) => Some(Vec::new()),
             None => None,
         };
@@ -143,6 +149,15 @@ impl Store {
 
     /// Check a value being written against its schema: newer than current is refused; older
     /// is migrated or refused, as [`Options::old_version_writes`](crate::Options) says.
+    /// Whether writing `name` needs its value: a schema covers it.
+    pub(crate) fn needs_value(
+        &self,
+        schemas: &[Arc<Schema>],
+        name: &DocName,
+    ) -> Result<bool, Error> {
+        Ok(covering(schemas, name)?.is_some())
+    }
+
     pub(crate) fn check_version(
         &self,
         schemas: &[Arc<Schema>],

@@ -440,6 +440,28 @@ impl Store {
         tx.commit()
     }
 
+    /// Store JSON `text` as document `name`, as [`Transaction::set_json`]: the text is
+    /// brought to canonical form without a tree of values, so memory stays near its size.
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`]; otherwise as [`Store::set`].
+    pub fn set_json<N>(
+        &self,
+        name: N,
+        text: &[u8],
+        message: Option<&str>,
+    ) -> Result<WriteOutcome, Error>
+    where
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        let mut tx = self.transaction();
+        tx.set_json(name, text)?;
+        if let Some(m) = message {
+            tx.message(m);
+        }
+        tx.commit()
+    }
+
     /// Delete document `name`.
     ///
     /// # Errors

@@ -37,6 +37,9 @@ use crate::worktree::{self, FileChange};
 #[derive(Debug, Clone)]
 pub(crate) enum Change {
     Put(Value),
+    /// Canonical bytes already (from [`crate::canonical::canonicalize`]): no tree of values
+    /// is built unless a schema must read the document.
+    PutCanonical(Vec<u8>),
     Delete,
 }
 
@@ -112,6 +115,25 @@ impl<'s> Transaction<'s> {
         N: TryInto<DocName, Error = InvalidName>,
     {
         self.edits.insert(name.try_into()?, Change::Put(value));
+        Ok(self)
+    }
+
+    /// Stage JSON text for document `name`. It is checked and brought to canonical form
+    /// without building a tree of values, so memory stays near the text's size however
+    /// large the document (a schema covering the document still reads it as a value).
+    ///
+    /// # Errors
+    /// An invalid name, or [`Error::InvalidJson`].
+    pub fn set_json<N>(&mut self, name: N, text: &[u8]) -> Result<&mut Self, Error>
+    where
+        N: TryInto<DocName, Error = InvalidName>,
+    {
+        let name = name.try_into()?;
+        let bytes = canonical::canonicalize(text).map_err(|source| Error::InvalidJson {
+            what: format!("document {name}"),
+            source,
+        })?;
+        self.edits.insert(name, Change::PutCanonical(bytes));
         Ok(self)
     }
 
@@ -236,7 +258,21 @@ impl Store {
         for (name, change) in staged {
             let rela = name.rela_path();
             let current = files.get(&rela).copied();
+            // A document a schema covers is checked as a value.
+            let change = match change {
+                Change::PutCanonical(bytes) if self.needs_value(&schemas, &name)? => Change::Put(
+                    canonical::parse(&bytes).map_err(|source| Error::InvalidJson {
+                        what: format!("document {name}"),
+                        source,
+                    })?,
+                ),
+                other => other,
+            };
             let (bytes, id) = match change {
+                Change::PutCanonical(bytes) => {
+                    let id = worktree::blob_id(&bytes)?;
+                    (Some(bytes), Some(id))
+                }
                 Change::Put(value) => {
                     if crate::patch::depth(&value) > crate::patch::MAX_DEPTH {
                         return Err(Error::TooDeep {
