@@ -159,3 +159,70 @@ fn writers_with_a_reader_alongside_lose_nothing_and_the_reader_never_goes_back()
         assert_git_clean(&store.path);
     }
 }
+
+/// A program that ignores gitstate's lock — plain `git commit` on the branch, in a loop —
+/// racing gitstate writes: every write either side reports as made stays in the history,
+/// and every race is a visible failure on one side (gitstate's `Conflict`, or git refusing
+/// to move the branch), never a silent overwrite.
+#[test]
+fn plain_git_commits_racing_gitstate_writes_lose_nothing() {
+    let s = TempStore::init();
+    let path = s.path.clone();
+    let git_side = std::thread::spawn(move || {
+        let mut made = Vec::new();
+        let mut refused = 0;
+        for i in 0..40 {
+            std::fs::write(path.join("plain.txt"), format!("{i}\n")).expect("write");
+            let add = gitstate_tests::git(&path, &["add", "plain.txt"]);
+            let commit = gitstate_tests::git(&path, &["commit", "-q", "-m", &format!("plain-{i}")]);
+            if add.code == 0 && commit.code == 0 {
+                made.push(format!("plain-{i}"));
+            } else {
+                refused += 1;
+            }
+        }
+        (made, refused)
+    });
+    let store = s.open();
+    let mut acknowledged = Vec::new();
+    let mut conflicts = 0;
+    for i in 0..150 {
+        match store.set("doc", &serde_json::json!({ "n": i })) {
+            Ok(outcome) => acknowledged.push(outcome.commit.expect("a change").to_string()),
+            Err(gitstate::Error::Conflict { .. } | gitstate::Error::OutsideEdit { .. }) => {
+                conflicts += 1;
+            }
+            Err(e) => panic!("write {i}: {e}"),
+        }
+    }
+    let (made, refused) = git_side.join().expect("git side");
+    eprintln!(
+        "gitstate: {} made, {conflicts} conflicts; git: {} made, {refused} refused",
+        acknowledged.len(),
+        made.len()
+    );
+    assert!(!acknowledged.is_empty() && !made.is_empty());
+    // Every acknowledged gitstate commit is on the branch...
+    for id in &acknowledged {
+        let r = gitstate_tests::git(&s.path, &["merge-base", "--is-ancestor", id, "main"]);
+        assert_eq!(
+            r.code, 0,
+            "gitstate commit {id} was lost ({conflicts} conflicts)"
+        );
+    }
+    // ...and so is every commit plain git reported as made.
+    let log = gitstate_tests::git(&s.path, &["log", "--format=%s", "main"]);
+    for subject in &made {
+        assert!(
+            log.stdout.lines().any(|l| l == subject),
+            "plain git commit {subject} was lost"
+        );
+    }
+    // The last acknowledged value is what the store holds, unless plain git's commits
+    // came after it (they never touch doc.json).
+    let last: serde_json::Value = store.get_value("doc").expect("read").expect("doc");
+    let n = last["n"].as_u64().expect("n");
+    assert!(n < 150);
+    let fsck = gitstate_tests::git(&s.path, &["fsck", "--strict", "--no-progress"]);
+    assert_eq!(fsck.code, 0, "{}{}", fsck.stdout, fsck.stderr);
+}

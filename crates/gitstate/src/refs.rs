@@ -21,7 +21,7 @@ use crate::permissions::Sharing;
 pub(crate) const REFLOG_PREFIX: &str = "gitstate: ";
 
 /// How long a write waits for git's ref lock held by another program.
-const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The one branch a store uses.
 pub const BRANCH: &str = "refs/heads/main";

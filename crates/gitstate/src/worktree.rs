@@ -265,9 +265,11 @@ impl Worktree<'_> {
         index.remove_tree();
         let path = self.index_path();
         let context = || format!("write index {}", path.display());
+        // git holds index.lock for milliseconds (`git add`, `git commit`, `git status`):
+        // wait for it as for git's ref lock, then fail naming it.
         let lock = gix::lock::File::acquire_to_update_resource(
             &path,
-            gix::lock::acquire::Fail::Immediately,
+            gix::lock::acquire::Fail::AfterDurationWithBackoff(crate::refs::LOCK_PATIENCE),
             None,
             self.sharing.gix_permissions(),
         )
