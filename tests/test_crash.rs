@@ -230,3 +230,101 @@ fn a_crash_during_recovery_is_recovered_by_the_next_open() {
     );
     assert_consistent(&s, 1, "during-recovery");
 }
+
+/// Several writer processes at once (one document each), all killed with SIGKILL at the
+/// same random moment, round after round: each document holds its writer's last
+/// acknowledged value or the one in flight, and the store is consistent.
+#[test]
+fn several_writers_killed_at_once_never_lose_an_acknowledged_write() {
+    const WRITERS: usize = 3;
+    let store = TempStore::init();
+    let mut rng = Lcg(0x3a11);
+    // The value each writer's document must at least hold.
+    let mut next = [0u64; WRITERS];
+    let rounds = (rounds() / 4).max(10);
+    let mut killed_after_acks = 0;
+    for round in 0..rounds {
+        let mut children = Vec::new();
+        for (k, start) in next.iter().enumerate() {
+            let mut child = Command::new(WRITER)
+                .arg(&store.path)
+                .args([
+                    "set-loop",
+                    &format!("doc-{k}"),
+                    &start.to_string(),
+                    "1000000",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn writer");
+            let stdout = child.stdout.take().expect("stdout piped");
+            let acks = Arc::new(Mutex::new(Vec::<u64>::new()));
+            let reader = {
+                let acks = Arc::clone(&acks);
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stdout).lines() {
+                        let Ok(line) = line else { break };
+                        if let Some(n) = line.split_whitespace().nth(1).and_then(|n| n.parse().ok())
+                        {
+                            acks.lock().expect("lock").push(n);
+                        }
+                    }
+                })
+            };
+            children.push((child, acks, reader));
+        }
+        std::thread::sleep(Duration::from_micros(20_000 + rng.next_u64() % 60_000));
+        for (child, _, _) in &mut children {
+            child.kill().expect("SIGKILL");
+        }
+        let mut any = false;
+        for (k, (mut child, acks, reader)) in children.into_iter().enumerate() {
+            assert!(
+                child.wait().expect("wait").code().is_none(),
+                "round {round}: writer {k} exited by itself"
+            );
+            reader.join().expect("reader");
+            let acks = acks.lock().expect("lock").clone();
+            any |= !acks.is_empty();
+            let floor = acks.last().copied().or(next[k].checked_sub(1));
+            let opened = store.open();
+            let stored = opened
+                .get_value(format!("doc-{k}").as_str())
+                .expect("read")
+                .and_then(|v| v["n"].as_u64());
+            match (stored, floor) {
+                (Some(s), Some(f)) => assert!(
+                    s == f || s == f + 1,
+                    "round {round}: writer {k} acknowledged {f}, the store holds {s}"
+                ),
+                (None, Some(f)) => {
+                    panic!("round {round}: writer {k} acknowledged {f}, the document is gone")
+                }
+                (Some(s), None) => assert_eq!(s, 0, "round {round}: writer {k}"),
+                (None, None) => {}
+            }
+            next[k] = stored.map_or(0, |s| s + 1);
+        }
+        if any {
+            killed_after_acks += 1;
+        }
+        let opened = store.open();
+        let status = opened.status().expect("status");
+        assert!(
+            status.drift.is_empty() && status.leftovers.is_empty(),
+            "round {round}: {status:?}"
+        );
+        if round % 5 == 0 || round + 1 == rounds {
+            assert_git_clean(&store.path);
+            assert!(
+                opened.verify().expect("verify").is_empty(),
+                "round {round}: verify"
+            );
+        }
+    }
+    assert!(
+        killed_after_acks >= rounds / 2,
+        "writers were killed after acknowledging in only {killed_after_acks} of {rounds} rounds"
+    );
+}

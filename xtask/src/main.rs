@@ -6,7 +6,7 @@
 //! - `migration-test [--bless]`: golden tests of the schemas in `tests/migrations/`.
 //! - `torture [--rounds N] [--power-cuts N] [--seed S]`: the long crash, power-loss and
 //!   concurrency runs (default 500 SIGKILL rounds and 1,000 simulated power cuts; `cargo
-//!   test` runs 200 and 100).
+//!   test` runs 200 and 100), and a 100 MB document through the CLI.
 //! - `bench [ARGS]`: the write benchmark in release mode (see `bench/`).
 
 use std::path::{Path, PathBuf};
@@ -131,8 +131,10 @@ fn torture(args: &[String]) -> Result<(), String> {
             "test_crash",
             "test_concurrency",
             "test_powerloss",
+            "test_hostile::a_large_document",
         ],
         &[
+            ("GITSTATE_LARGE_DOC_MB", "100"),
             ("GITSTATE_CRASH_ROUNDS", rounds.as_str()),
             ("GITSTATE_POWER_CUTS", cuts.as_str()),
             ("GITSTATE_POWER_SEED", seed.as_str()),
