@@ -419,6 +419,20 @@ impl Store {
         tx.commit()
     }
 
+    /// One staged edit, committed with `message` if given.
+    fn commit_one(
+        &self,
+        message: Option<&str>,
+        stage: impl FnOnce(&mut Transaction<'_>) -> Result<(), Error>,
+    ) -> Result<WriteOutcome, Error> {
+        let mut tx = self.transaction();
+        stage(&mut tx)?;
+        if let Some(m) = message {
+            tx.message(m);
+        }
+        tx.commit()
+    }
+
     /// Store a JSON value as document `name`, with an optional commit message.
     ///
     /// # Errors
@@ -432,12 +446,7 @@ impl Store {
     where
         N: TryInto<DocName, Error = InvalidName>,
     {
-        let mut tx = self.transaction();
-        tx.set_value(name, value)?;
-        if let Some(m) = message {
-            tx.message(m);
-        }
-        tx.commit()
+        self.commit_one(message, |tx| tx.set_value(name, value).map(drop))
     }
 
     /// Store JSON `text` as document `name`, as [`Transaction::set_json`]: the text is
@@ -454,12 +463,7 @@ impl Store {
     where
         N: TryInto<DocName, Error = InvalidName>,
     {
-        let mut tx = self.transaction();
-        tx.set_json(name, text)?;
-        if let Some(m) = message {
-            tx.message(m);
-        }
-        tx.commit()
+        self.commit_one(message, |tx| tx.set_json(name, text).map(drop))
     }
 
     /// Delete document `name`.
@@ -470,12 +474,7 @@ impl Store {
     where
         N: TryInto<DocName, Error = InvalidName>,
     {
-        let mut tx = self.transaction();
-        tx.delete(name)?;
-        if let Some(m) = message {
-            tx.message(m);
-        }
-        tx.commit()
+        self.commit_one(message, |tx| tx.delete(name).map(drop))
     }
 
     /// Read-modify-write under the store lock: `f` gets the current value (`None` when the
