@@ -20,6 +20,8 @@ struct Args {
     history: Option<usize>,
     writes_small: usize,
     writes_large: usize,
+    /// Document sizes in bytes for the write table.
+    sizes: Vec<usize>,
     dir: Option<PathBuf>,
     cli: PathBuf,
     skip_git: bool,
@@ -30,6 +32,7 @@ fn parse_args() -> Result<Args, String> {
         history: None,
         writes_small: 300,
         writes_large: 40,
+        sizes: vec![1 << 10, 1 << 20],
         dir: None,
         cli: PathBuf::from("target/release/gitstate"),
         skip_git: false,
@@ -46,6 +49,12 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--n-large: {e}"))?;
             }
+            "--sizes" => {
+                args.sizes = value("--sizes")?
+                    .split(',')
+                    .map(parse_size)
+                    .collect::<Result<_, _>>()?;
+            }
             "--dir" => args.dir = Some(PathBuf::from(value("--dir")?)),
             "--cli" => args.cli = PathBuf::from(value("--cli")?),
             "--no-git" => args.skip_git = true,
@@ -58,7 +67,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: gitstate-bench [--n N (1 KiB writes, default 300)] [--n-large N (1 MiB writes, default 40)] [--dir DIR (where to run: e.g. a journaled ext4 mount)] [--cli PATH] [--no-git] [--history COMMITS (the history benchmark instead)]"
+                    "usage: gitstate-bench [--sizes LIST (document sizes, default 1KiB,1MiB)] [--n N (writes per size below 64 KiB, default 300)] [--n-large N (writes per larger size, default 40)] [--dir DIR (where to run: e.g. a journaled ext4 mount)] [--cli PATH] [--no-git] [--history COMMITS (the history benchmark instead)]"
                 );
                 std::process::exit(0);
             }
@@ -66,6 +75,43 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// `512`, `4KiB`, `1MiB`, `16MiB` (also `k`/`m` suffixes).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t.as_str(), ""),
+    };
+    let unit = match unit {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        _ => {
+            return Err(format!(
+                "--sizes: unknown unit in {text:?} (use B, KiB or MiB)"
+            ));
+        }
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("--sizes: {text:?} is not a size"))?;
+    if n == 0 {
+        return Err(format!("--sizes: {text:?} is empty"));
+    }
+    Ok(n * unit)
+}
+
+/// How a size is shown: `1 KiB`, `1 MiB`, `300 B`.
+fn size_label(size: usize) -> String {
+    if size >= 1 << 20 && size.is_multiple_of(1 << 20) {
+        format!("{} MiB", size >> 20)
+    } else if size >= 1 << 10 && size.is_multiple_of(1 << 10) {
+        format!("{} KiB", size >> 10)
+    } else {
+        format!("{size} B")
+    }
 }
 
 fn main() {
@@ -271,11 +317,20 @@ fn run(args: &Args) -> Res<()> {
             "skipped"
         }
     );
-    for (label, size, n) in [
-        ("1 KiB", 1024, args.writes_small),
-        ("1 MiB", 1024 * 1024, args.writes_large),
-    ] {
-        bench_size(base.path(), label, size, n, have_git, cli.as_deref())?;
+    for &size in &args.sizes {
+        let n = if size < 64 << 10 {
+            args.writes_small
+        } else {
+            args.writes_large
+        };
+        bench_size(
+            base.path(),
+            &size_label(size),
+            size,
+            n,
+            have_git,
+            cli.as_deref(),
+        )?;
     }
     extras::concurrent(base.path(), args.writes_small / 4 + 1)?;
     extras::reads(base.path(), cli.as_deref(), args.writes_small * 4)?;
