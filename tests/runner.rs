@@ -13,4 +13,5 @@ mod test_hostile;
 mod test_library;
 mod test_migrate;
 mod test_powerloss;
+mod test_properties;
 mod test_syscalls;
