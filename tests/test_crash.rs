@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gitstate_tests::{Lcg, TempStore, assert_git_clean, git};
+use gitstate_tests::{Lcg, TempStore, assert_git_clean, assert_repaired, git};
 
 const WRITER: &str = env!("CARGO_BIN_EXE_gitstate-writer");
 
@@ -103,17 +103,7 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_write() {
         }
 
         // The working tree equals HEAD, the repository is clean git, and no leftovers remain.
-        let status = opened.status().expect("status");
-        assert!(
-            status.drift.is_empty(),
-            "round {round}: drift {:?}",
-            status.drift
-        );
-        assert!(
-            status.leftovers.is_empty(),
-            "round {round}: leftovers {:?}",
-            status.leftovers
-        );
+        assert_repaired(&opened, &format!("round {round}"));
         if round % 10 == 0 || round + 1 == rounds() {
             assert_git_clean(&store.path);
         } else {
@@ -165,17 +155,7 @@ fn assert_consistent(s: &TempStore, expected_n: u64, point: &str) {
         serde_json::json!(expected_n),
         "crash at {point}"
     );
-    let status = store.status().expect("status");
-    assert!(
-        status.drift.is_empty(),
-        "crash at {point}: drift {:?}",
-        status.drift
-    );
-    assert!(
-        status.leftovers.is_empty(),
-        "crash at {point}: leftovers {:?}",
-        status.leftovers
-    );
+    assert_repaired(&store, &format!("crash at {point}"));
     assert!(
         store.verify().expect("verify").is_empty(),
         "crash at {point}: verify"
@@ -310,11 +290,7 @@ fn several_writers_killed_at_once_never_lose_an_acknowledged_write() {
             killed_after_acks += 1;
         }
         let opened = store.open();
-        let status = opened.status().expect("status");
-        assert!(
-            status.drift.is_empty() && status.leftovers.is_empty(),
-            "round {round}: {status:?}"
-        );
+        assert_repaired(&opened, &format!("round {round}"));
         if round % 5 == 0 || round + 1 == rounds {
             assert_git_clean(&store.path);
             assert!(

@@ -166,6 +166,21 @@ pub fn env_count(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Assert that the working tree equals HEAD and no leftovers of a crash remain.
+pub fn assert_repaired(store: &gitstate::Store, context: &str) {
+    let status = store.status().expect("status");
+    assert!(
+        status.drift.is_empty(),
+        "{context}: drift {:?}",
+        status.drift
+    );
+    assert!(
+        status.leftovers.is_empty(),
+        "{context}: leftovers {:?}",
+        status.leftovers
+    );
+}
+
 /// Number of commits on the branch.
 pub fn commit_count(store: &Path) -> usize {
     let r = git(store, &["rev-list", "--count", "main"]);
