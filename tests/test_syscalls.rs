@@ -41,6 +41,20 @@ fn parse(log: &str) -> (Vec<Sync>, Vec<Rename>, Option<usize>) {
             {
                 fd_path.insert(fd.to_owned(), path);
             }
+        } else if let Some(rest) = call
+            .strip_prefix("fcntl(")
+            .filter(|r| r.contains("F_DUPFD"))
+            .or_else(|| call.strip_prefix("dup("))
+        {
+            // A duplicated descriptor names the same file (the sync pool gets duplicates).
+            let old: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if let (Some(path), Some(new)) = (
+                fd_path.get(&old).cloned(),
+                call.rsplit("= ").next().map(str::trim),
+            ) && new.parse::<i32>().is_ok_and(|n| n >= 0)
+            {
+                fd_path.insert(new.to_owned(), path);
+            }
         } else if let Some(rest) = ["fsync(", "fdatasync(", "syncfs("]
             .iter()
             .find_map(|p| call.strip_prefix(p))
@@ -89,7 +103,7 @@ fn check_one_write(method: &str) {
             "-f",
             "-qq",
             "-e",
-            "trace=openat,rename,renameat,renameat2,fsync,fdatasync,syncfs,write",
+            "trace=openat,rename,renameat,renameat2,fsync,fdatasync,syncfs,write,fcntl,dup",
             "-o",
         ])
         .arg(&log_path)

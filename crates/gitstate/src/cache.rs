@@ -1,5 +1,5 @@
 //! What a store has already read, by object id: a commit's tree, the blob at a path of a
-//! tree, and small blobs' bytes. Git objects never change once written, and every one is
+//! tree, the documents of a tree, and small objects' bytes. Git objects never change once written, and every one is
 //! hash-checked when first read (`objects::find`), so a cached answer is always right; only
 //! the branch itself is read again on every read. Bounded: it is emptied when it would
 //! hold more than [`MAX_BYTES`] of blobs or [`MAX_ENTRIES`] entries.
@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use gix::ObjectId;
+use gix::objs::Kind;
+
+use crate::worktree::Files;
 
 /// Blob bytes kept at most (larger blobs are never cached).
 const MAX_BYTES: usize = 16 << 20;
@@ -25,13 +28,18 @@ pub(crate) struct ObjectCache {
 struct Inner {
     tree_of: HashMap<ObjectId, ObjectId>,
     blob_at: HashMap<(ObjectId, String), Option<ObjectId>>,
-    blobs: HashMap<ObjectId, Arc<[u8]>>,
+    files_of: HashMap<ObjectId, Arc<Files>>,
+    /// Keyed by kind too: a damaged tree naming a tree as a blob must not read as one.
+    data: HashMap<(ObjectId, Kind), Arc<[u8]>>,
     bytes: usize,
 }
 
 impl Inner {
     fn make_room(&mut self, bytes: usize) {
-        let entries = self.tree_of.len() + self.blob_at.len() + self.blobs.len();
+        let entries = self.tree_of.len()
+            + self.blob_at.len()
+            + self.files_of.values().map(|f| f.len() + 1).sum::<usize>()
+            + self.data.len();
         if entries >= MAX_ENTRIES || self.bytes + bytes > MAX_BYTES {
             *self = Inner::default();
         }
@@ -75,12 +83,30 @@ impl ObjectCache {
         Ok(blob)
     }
 
-    pub(crate) fn blob(
+    /// The documents below `tree` (path to blob), read once.
+    pub(crate) fn files_of(
+        &self,
+        tree: ObjectId,
+        read: impl FnOnce() -> Result<Files, crate::Error>,
+    ) -> Result<Arc<Files>, crate::Error> {
+        if let Some(files) = self.inner().files_of.get(&tree) {
+            return Ok(Arc::clone(files));
+        }
+        let files = Arc::new(read()?);
+        let mut inner = self.inner();
+        inner.make_room(0);
+        inner.files_of.insert(tree, Arc::clone(&files));
+        Ok(files)
+    }
+
+    /// The bytes of object `id` of `kind`, read once when at most [`MAX_BLOB`] long.
+    pub(crate) fn data(
         &self,
         id: ObjectId,
+        kind: Kind,
         read: impl FnOnce() -> Result<Vec<u8>, crate::Error>,
     ) -> Result<Arc<[u8]>, crate::Error> {
-        if let Some(bytes) = self.inner().blobs.get(&id) {
+        if let Some(bytes) = self.inner().data.get(&(id, kind)) {
             return Ok(Arc::clone(bytes));
         }
         let bytes: Arc<[u8]> = read()?.into();
@@ -88,7 +114,7 @@ impl ObjectCache {
             let mut inner = self.inner();
             inner.make_room(bytes.len());
             inner.bytes += bytes.len();
-            inner.blobs.insert(id, Arc::clone(&bytes));
+            inner.data.insert((id, kind), Arc::clone(&bytes));
         }
         Ok(bytes)
     }

@@ -220,9 +220,14 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     serde_json::from_slice(&text).ok()
 }
 
+/// This machine's name, read once per process.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "unknown-host".to_owned())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "unknown-host".to_owned())
+    })
+    .clone()
 }

@@ -166,7 +166,7 @@ impl<'a> ObjectWriter<'a> {
 
     /// The sync barrier: after this returns, every object written (and `extra`, the branch's
     /// lock file) is durable, and a ref may point at the objects.
-    pub(crate) fn finish(self, extra: Option<&File>) -> Result<(), Error> {
+    pub(crate) fn finish(self, extra: Option<(&File, &Path)>) -> Result<(), Error> {
         if !self.durability.syncs() {
             return Ok(());
         }
@@ -178,43 +178,19 @@ impl<'a> ObjectWriter<'a> {
                     .io_context("sync the file system of", self.objects_dir)
             }
             SyncMethod::PerFile => {
-                // Issued concurrently: a journaling file system commits them together.
-                let mut dirs = Vec::new();
+                let mut items = self.files_to_sync;
                 for dir in &self.dirs_to_sync {
                     // A fan-out directory that vanished was emptied by `git gc`: every object
                     // it held is in a pack now.
-                    let Some(handle) = open_dir_if_present(dir)? else {
-                        continue;
-                    };
-                    dirs.push((handle, dir.clone()));
+                    if let Some(handle) = open_dir_if_present(dir)? {
+                        items.push((handle, dir.clone()));
+                    }
                 }
-                let lock = extra.map(|f| (f, self.objects_dir.to_path_buf()));
-                let all: Vec<(&File, &Path)> = self
-                    .files_to_sync
-                    .iter()
-                    .map(|(f, p)| (f, p.as_path()))
-                    .chain(dirs.iter().map(|(f, p)| (f, p.as_path())))
-                    .chain(lock.as_ref().map(|(f, p)| (*f, p.as_path())))
-                    .collect();
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = all
-                        .iter()
-                        .map(|(file, path)| {
-                            scope.spawn(move || file.sync_all().io_context("sync", path))
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                Err(Error::Corrupt {
-                                    what: "a sync thread panicked".into(),
-                                })
-                            })
-                        })
-                        .collect::<Result<Vec<()>, Error>>()
-                })
-                .map(|_| ())
+                if let Some((lock, path)) = extra {
+                    let lock = lock.try_clone().io_context("sync", path)?;
+                    items.push((lock, path.to_path_buf()));
+                }
+                durable::sync_all_together(items)
             }
         }
     }

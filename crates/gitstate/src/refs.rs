@@ -179,8 +179,8 @@ pub(crate) fn prepare_move(
 
 impl PendingMove<'_> {
     /// The lock file, to be synced by the caller's barrier before [`PendingMove::commit`].
-    pub(crate) fn lock_file(&self) -> Option<&File> {
-        self.lock.as_ref()
+    pub(crate) fn lock_file(&self) -> Option<(&File, &Path)> {
+        self.lock.as_ref().map(|f| (f, self.lock_path.as_path()))
     }
 
     /// Finish the move: rename the lock over the ref, (with full durability) sync

@@ -122,7 +122,7 @@ impl Snapshot {
             None => Ok(None),
             Some(id) => self
                 .cache
-                .blob(id, || {
+                .data(id, gix::objs::Kind::Blob, || {
                     Ok(crate::objects::find(&self.repo, id, gix::objs::Kind::Blob)?
                         .detach()
                         .data)
@@ -161,11 +161,33 @@ impl Snapshot {
 
     /// Every file in the tree (documents and anything else), path → blob id.
     pub(crate) fn files(&self) -> Result<Files, Error> {
-        let mut files = Files::new();
-        if let Some(tree) = self.tree {
-            collect_files(&self.repo, tree, "", &mut files)?;
+        match self.tree {
+            Some(tree) => {
+                let files = self.cache.files_of(tree, || {
+                    let mut files = Files::new();
+                    collect_files(&self.repo, tree, "", &mut files)?;
+                    Ok(files)
+                })?;
+                Ok(Files::clone(&files))
+            }
+            None => Ok(Files::new()),
         }
-        Ok(files)
+    }
+
+    /// The root tree's bytes (read through the cache), when there is one.
+    pub(crate) fn root_tree_data(&self) -> Result<Option<Arc<[u8]>>, Error> {
+        let Some(tree) = self.tree else {
+            return Ok(None);
+        };
+        self.cache
+            .data(tree, gix::objs::Kind::Tree, || {
+                Ok(
+                    crate::objects::find(&self.repo, tree, gix::objs::Kind::Tree)?
+                        .detach()
+                        .data,
+                )
+            })
+            .map(Some)
     }
 
     /// The blob at `rela` (a `/`-separated path), if the tree has one there.

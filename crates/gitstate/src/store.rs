@@ -349,7 +349,16 @@ impl Store {
     pub fn snapshot(&self) -> Result<Snapshot, Error> {
         let repo = self.repo();
         let head = refs::read_branch(&repo)?;
-        Snapshot::cached(repo, head, None, Arc::clone(&self.cache))
+        self.snapshot_of(&repo, head)
+    }
+
+    /// A view of `commit`, read through the store's object cache.
+    pub(crate) fn snapshot_of(
+        &self,
+        repo: &gix::Repository,
+        commit: Option<ObjectId>,
+    ) -> Result<Snapshot, Error> {
+        Snapshot::cached(repo.clone(), commit, None, Arc::clone(&self.cache))
     }
 
     /// A read-only view at a git revision (`HEAD~2`, a commit id, an abbreviated id, …).
@@ -640,7 +649,7 @@ impl Store {
             return Ok(true);
         };
         let head = refs::read_branch(repo)?;
-        let files = Snapshot::new(repo.clone(), head, None)?.files()?;
+        let files = self.snapshot_of(repo, head)?.files()?;
         Ok(Worktree::index_files(&index) != files || wt.stat_differs(&index))
     }
 
@@ -666,7 +675,7 @@ impl Store {
             )
         });
         let head = refs::read_branch(repo)?;
-        let snapshot = Snapshot::new(repo.clone(), head, None)?;
+        let snapshot = self.snapshot_of(repo, head)?;
         let files = snapshot.files()?;
         let index_lags = Worktree::index_files(&index) != files;
         if !index_lags && !wt.stat_differs(&index) {
@@ -686,7 +695,7 @@ impl Store {
             Some(id) => first_parent(repo, id)?,
             None => None,
         };
-        let previous_files = Snapshot::new(repo.clone(), previous, None)?.files()?;
+        let previous_files = self.snapshot_of(repo, previous)?.files()?;
         let repaired = wt.repair(
             repo,
             &files,
@@ -886,14 +895,18 @@ fn write_skeleton(git_dir: &Path, durability: Durability, sharing: Sharing) -> R
 }
 
 /// When this machine booted (`btime` in `/proc/stat`, whole seconds, rounded down): no
-/// process that ran before it is alive. `None` where the kernel does not say.
+/// process that ran before it is alive. `None` where the kernel does not say. Read once per
+/// process: it cannot change while the process lives.
 fn boot_time() -> Option<std::time::SystemTime> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let secs: u64 = stat
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    static BOOT: std::sync::OnceLock<Option<std::time::SystemTime>> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let secs: u64 = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    })
 }

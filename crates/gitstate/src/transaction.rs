@@ -305,15 +305,13 @@ impl Store {
 
         let objects_dir = self.git_dir().join("objects");
         let mut writer = self.object_writer(&objects_dir);
-        let root = match snapshot.tree_id() {
-            Some(tree_id) => {
-                let tree = crate::objects::find(&repo, tree_id, gix::objs::Kind::Tree)?.into_tree();
-                let decoded = tree
-                    .decode()
+        let root = match (snapshot.tree_id(), snapshot.root_tree_data()?) {
+            (Some(tree_id), Some(data)) => {
+                let decoded = gix::objs::TreeRef::from_bytes(&data, gix::hash::Kind::Sha1)
                     .git_context(|| format!("decode tree {tree_id}"))?;
                 gix::objs::Tree::from(decoded)
             }
-            None => gix::objs::Tree::empty(),
+            _ => gix::objs::Tree::empty(),
         };
         let mut editor = gix::objs::tree::Editor::new(root, &repo.objects, gix::hash::Kind::Sha1);
         for r in &resolved {
