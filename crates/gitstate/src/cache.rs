@@ -118,4 +118,23 @@ impl ObjectCache {
         }
         Ok(bytes)
     }
+
+    /// Remember what a write just made: its commit's tree, the documents of that tree and the
+    /// tree's bytes, so that the next write or read finds them without reading them back.
+    pub(crate) fn remember_write(
+        &self,
+        commit: ObjectId,
+        tree: ObjectId,
+        files: Files,
+        tree_data: Vec<u8>,
+    ) {
+        let mut inner = self.inner();
+        inner.make_room(tree_data.len() + files.len());
+        inner.tree_of.insert(commit, tree);
+        inner.files_of.insert(tree, Arc::new(files));
+        if tree_data.len() <= MAX_BLOB {
+            inner.bytes += tree_data.len();
+            inner.data.insert((tree, Kind::Tree), tree_data.into());
+        }
+    }
 }

@@ -23,6 +23,84 @@ pub fn to_canonical_bytes(value: &Value) -> Vec<u8> {
     out
 }
 
+/// [`to_canonical_bytes`], or `None` when `value` nests deeper than `max` levels (a scalar is
+/// one level, each array or object around it one more), found while serializing rather
+/// than by a walk of its own over the value.
+pub(crate) fn to_canonical_bytes_within(value: &Value, max: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let formatter = DepthLimited {
+        pretty: serde_json::ser::PrettyFormatter::new(),
+        open: 0,
+        max,
+    };
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    value.serialize(&mut serializer).ok()?;
+    out.push(b'\n');
+    Some(out)
+}
+
+/// serde_json's pretty formatter, failing past `max` levels of nesting.
+struct DepthLimited {
+    pretty: serde_json::ser::PrettyFormatter<'static>,
+    /// Arrays and objects open around the current position.
+    open: usize,
+    max: usize,
+}
+
+impl DepthLimited {
+    /// A value is about to be written inside `open` containers: it is level `open + 1`.
+    fn check(&self) -> std::io::Result<()> {
+        if self.open + 1 > self.max {
+            return Err(std::io::Error::other("nested too deep"));
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for DepthLimited {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open += 1;
+        self.pretty.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open -= 1;
+        self.pretty.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.check()?;
+        self.pretty.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.pretty.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open += 1;
+        self.pretty.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open -= 1;
+        self.pretty.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.pretty.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.check()?;
+        self.pretty.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.pretty.end_object_value(w)
+    }
+}
+
 /// Parse JSON text: exactly one value, optionally surrounded by whitespace, strict UTF-8.
 ///
 /// # Errors
@@ -98,6 +176,43 @@ mod tests {
             s,
             "{\n  \"a\": [\n    true,\n    null,\n    {\n      \"y\": 2,\n      \"z\": \"x\"\n    }\n  ],\n  \"b\": 1\n}\n"
         );
+    }
+
+    #[test]
+    fn the_depth_limited_form_is_the_canonical_form_and_refuses_exactly_past_the_limit() {
+        use serde_json::json;
+        let nest = |levels: usize, inner: Value, in_object: bool| {
+            (1..levels).fold(inner, |v, _| {
+                if in_object {
+                    json!({ "k": v })
+                } else {
+                    json!([v])
+                }
+            })
+        };
+        for in_object in [false, true] {
+            for inner in [json!(1), json!([]), json!({}), json!("s")] {
+                for levels in [1, 2, 5, 127, 128, 129, 140] {
+                    let v = nest(levels, inner.clone(), in_object);
+                    let depth = crate::patch::depth(&v);
+                    let limited = to_canonical_bytes_within(&v, 128);
+                    assert_eq!(
+                        limited.is_some(),
+                        depth <= 128,
+                        "depth {depth}, in_object {in_object}, inner {inner}"
+                    );
+                    if let Some(bytes) = limited {
+                        assert_eq!(bytes, to_canonical_bytes(&v));
+                    }
+                }
+            }
+        }
+        let wide = json!({"b": [1, {"c": null}], "a": {"x": [[], {}], "y": "z"}});
+        assert_eq!(
+            to_canonical_bytes_within(&wide, 4),
+            Some(to_canonical_bytes(&wide))
+        );
+        assert_eq!(to_canonical_bytes_within(&wide, 3), None);
     }
 
     #[test]

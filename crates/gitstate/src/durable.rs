@@ -158,31 +158,37 @@ pub(crate) fn create_dirs_below(
 ///
 /// First writeback of every file's data is started at once (`posix_fadvise(DONTNEED)` writes
 /// dirty pages out without waiting), so that a journaling file system allocates all their
-/// blocks in one transaction; then every `fsync` is issued concurrently, on a small pool of
-/// threads kept for the life of the process, so that they all wait for that one commit
-/// instead of one commit each. Each item is still `fsync`ed on its own: the guarantee rests on
-/// the POSIX rule, not on how a journal orders things.
+/// blocks in one transaction; then every `fsync` is issued concurrently, on the process's
+/// thread pool (`crate::pool`), so that they all wait for that one commit instead of one
+/// commit each. Each item is still `fsync`ed on its own: the guarantee rests on the POSIX
+/// rule, not on how a journal orders things.
 pub(crate) fn sync_all_together(items: Vec<(File, PathBuf)>) -> Result<(), Error> {
     for (file, _) in &items {
         // Only a hint: where it fails the fsync below still does all the work.
         let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
     }
     let mut items = items.into_iter();
-    let Some(own) = items.next() else {
+    let Some((own, own_path)) = items.next() else {
         return Ok(());
     };
     let (done, results) = std::sync::mpsc::channel();
     let mut sent = 0;
     for (file, path) in items {
-        match sync_pool::submit(file, path, done.clone()) {
+        let done = done.clone();
+        let job: crate::pool::Job = Box::new(move || {
+            let _ = done.send(file.sync_all().io_context("sync", &path));
+        });
+        match crate::pool::spawn(job) {
             Ok(()) => sent += 1,
-            // No pool thread: sync it here.
-            Err((file, path)) => file.sync_all().io_context("sync", &path)?,
+            // No pool: sync it here.
+            Err(job) => {
+                job();
+                sent += 1;
+            }
         }
     }
     drop(done);
-    let first = own.0.sync_all().io_context("sync", &own.1);
-    let mut outcome = first;
+    let mut outcome = own.sync_all().io_context("sync", &own_path);
     for _ in 0..sent {
         let result = results.recv().unwrap_or_else(|_| {
             Err(Error::Corrupt {
@@ -192,70 +198,4 @@ pub(crate) fn sync_all_together(items: Vec<(File, PathBuf)>) -> Result<(), Error
         outcome = outcome.and(result);
     }
     outcome
-}
-
-/// The threads that [`sync_all_together`] hands its fsyncs to.
-mod sync_pool {
-    use std::fs::File;
-    use std::path::PathBuf;
-    use std::sync::mpsc::{Receiver, Sender, channel};
-    use std::sync::{Arc, Mutex, OnceLock};
-
-    use crate::error::{Error, IoContext};
-
-    /// Threads in the pool: enough for the files of a typical write (three objects, up to
-    /// three fan-out directories, `objects/`, the ref lock file); more queue up, and by then
-    /// their data is on its way out already.
-    const THREADS: usize = 8;
-
-    type Job = (File, PathBuf, Sender<Result<(), Error>>);
-
-    static POOL: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
-
-    /// Queue `file` for an fsync whose result goes to `done`; gives the file back when the pool
-    /// could not be started.
-    pub(super) fn submit(
-        file: File,
-        path: PathBuf,
-        done: Sender<Result<(), Error>>,
-    ) -> Result<(), (File, PathBuf)> {
-        let Some(pool) = POOL.get_or_init(start) else {
-            return Err((file, path));
-        };
-        let sender = match pool.lock() {
-            Ok(sender) => sender.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        sender.send((file, path, done)).map_err(|e| (e.0.0, e.0.1))
-    }
-
-    fn start() -> Option<Mutex<Sender<Job>>> {
-        let (sender, receiver) = channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
-        let mut started = 0;
-        for _ in 0..THREADS {
-            let receiver = Arc::clone(&receiver);
-            let spawned = std::thread::Builder::new()
-                .name("gitstate-sync".into())
-                .stack_size(64 * 1024)
-                .spawn(move || work(&receiver));
-            if spawned.is_ok() {
-                started += 1;
-            }
-        }
-        (started > 0).then(|| Mutex::new(sender))
-    }
-
-    fn work(receiver: &Mutex<Receiver<Job>>) {
-        loop {
-            let job = match receiver.lock() {
-                Ok(r) => r.recv(),
-                Err(poisoned) => poisoned.into_inner().recv(),
-            };
-            let Ok((file, path, done)) = job else {
-                return;
-            };
-            let _ = done.send(file.sync_all().io_context("sync", &path));
-        }
-    }
 }

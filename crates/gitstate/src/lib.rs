@@ -74,6 +74,7 @@ mod objects;
 mod outside;
 pub mod patch;
 mod permissions;
+mod pool;
 mod refs;
 mod restore;
 mod revision;

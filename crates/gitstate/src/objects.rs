@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gix::ObjectId;
 use gix::objs::{Kind, WriteTo};
@@ -31,6 +32,49 @@ pub(crate) struct ObjectWriter<'a> {
     dirs_to_sync: BTreeSet<PathBuf>,
     written: usize,
     buf: Vec<u8>,
+    pending: Vec<Pending>,
+}
+
+/// Blobs of [`PARALLEL_MIN`] bytes or more are compressed on the thread pool.
+const PARALLEL_MIN: usize = 256 * 1024;
+
+/// An object's path and its fan-out directory.
+struct Target {
+    fan_out: PathBuf,
+    path: PathBuf,
+}
+
+/// A blob waiting for its compression on the thread pool.
+struct Pending {
+    compressing: Compressing,
+    target: Target,
+}
+
+/// A blob's loose-object bytes being compressed on the thread pool.
+pub(crate) struct Compressing(std::sync::mpsc::Receiver<Result<Vec<u8>, Error>>);
+
+impl Compressing {
+    /// Start compressing `data` as a blob, when it is long enough to be worth a thread:
+    /// [`PARALLEL_MIN`] bytes or more.
+    pub(crate) fn start(data: &Arc<Vec<u8>>) -> Option<Compressing> {
+        if data.len() < PARALLEL_MIN {
+            return None;
+        }
+        let (done, result) = std::sync::mpsc::channel();
+        let data = Arc::clone(data);
+        crate::pool::run(Box::new(move || {
+            let _ = done.send(compress(Kind::Blob, &data));
+        }));
+        Some(Compressing(result))
+    }
+
+    fn wait(self) -> Result<Vec<u8>, Error> {
+        self.0.recv().unwrap_or_else(|_| {
+            Err(Error::Corrupt {
+                what: "the thread compressing a blob stopped".into(),
+            })
+        })
+    }
 }
 
 impl<'a> ObjectWriter<'a> {
@@ -49,6 +93,7 @@ impl<'a> ObjectWriter<'a> {
             dirs_to_sync: BTreeSet::new(),
             written: 0,
             buf: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -81,6 +126,39 @@ impl<'a> ObjectWriter<'a> {
         data: &[u8],
         id: ObjectId,
     ) -> Result<ObjectId, Error> {
+        let Some(target) = self.prepare(kind, id)? else {
+            return Ok(id);
+        };
+        let compressed = compress(kind, data)?;
+        self.write_compressed(&compressed, target)?;
+        Ok(id)
+    }
+
+    /// [`ObjectWriter::write_hashed`] for a blob whose compression already started on the
+    /// thread pool ([`Compressing::start`]): the writer goes on (with the tree and the commit)
+    /// and the blob is written and renamed into place, like every object, before
+    /// [`ObjectWriter::finish`] returns.
+    pub(crate) fn write_blob(
+        &mut self,
+        data: &[u8],
+        id: ObjectId,
+        compressing: Option<Compressing>,
+    ) -> Result<ObjectId, Error> {
+        let Some(compressing) = compressing else {
+            return self.write_hashed(Kind::Blob, data, id);
+        };
+        if let Some(target) = self.prepare(Kind::Blob, id)? {
+            self.pending.push(Pending {
+                compressing,
+                target,
+            });
+        }
+        Ok(id)
+    }
+
+    /// Where object `id` goes, creating its fan-out directory; `None` when an intact copy is
+    /// there already (then it is freshened, and synced with full durability).
+    fn prepare(&mut self, kind: Kind, id: ObjectId) -> Result<Option<Target>, Error> {
         let hex = id.to_hex().to_string();
         let fan_out = self.objects_dir.join(&hex[..2]);
         let path = fan_out.join(&hex[2..]);
@@ -95,7 +173,7 @@ impl<'a> ObjectWriter<'a> {
                     self.files_to_sync.push((file, path));
                     self.dirs_to_sync.insert(fan_out);
                 }
-                return Ok(id);
+                return Ok(None);
             }
             Ok(meta) if meta.is_dir() || meta.file_type().is_symlink() => {
                 return Err(Error::Unsafe {
@@ -108,23 +186,19 @@ impl<'a> ObjectWriter<'a> {
         if !fan_out.is_dir() {
             self.create_fan_out(&fan_out)?;
         }
-        let mut compressed = Vec::with_capacity(data.len() / 2 + 64);
-        {
-            let mut z = gix::zlib::stream::deflate::Write::new(
-                &mut compressed,
-                gix::zlib::Compression::BEST_SPEED,
-            );
-            z.write_all(&gix::objs::encode::loose_header(kind, data.len() as u64))
-                .and_then(|()| z.write_all(data))
-                .and_then(|()| z.flush())
-                .io_context("compress object", &path)?;
-        }
+        Ok(Some(Target { fan_out, path }))
+    }
+
+    /// Write `compressed` to a new temporary file, rename it to its object path, and
+    /// remember what to sync.
+    fn write_compressed(&mut self, compressed: &[u8], target: Target) -> Result<(), Error> {
+        let Target { fan_out, path } = target;
         let tmp = self
             .objects_dir
             .join(format!("{TMP_PREFIX}{}", self.written));
         self.written += 1;
         let mut file = durable::create_exclusive(&tmp, self.sharing.object_mode())?;
-        file.write_all(&compressed).io_context("write", &tmp)?;
+        file.write_all(compressed).io_context("write", &tmp)?;
         crate::crashpoint::crash_point("after-object");
         // `git gc` beside us removes fan-out directories it emptied (prune-packed): when the
         // directory vanished under the rename, create it again.
@@ -146,7 +220,20 @@ impl<'a> ObjectWriter<'a> {
             // or crashed writer): sync `objects/` too.
             self.dirs_to_sync.insert(self.objects_dir.to_path_buf());
         }
-        Ok(id)
+        Ok(())
+    }
+
+    /// Wait for the blobs being compressed on the pool and write them into place.
+    fn place_pending(&mut self) -> Result<(), Error> {
+        for Pending {
+            compressing,
+            target,
+        } in std::mem::take(&mut self.pending)
+        {
+            let compressed = compressing.wait()?;
+            self.write_compressed(&compressed, target)?;
+        }
+        Ok(())
     }
 
     /// Create the fan-out directory `fan_out` with the store's directory mode, unless it
@@ -166,7 +253,8 @@ impl<'a> ObjectWriter<'a> {
 
     /// The sync barrier: after this returns, every object written (and `extra`, the branch's
     /// lock file) is durable, and a ref may point at the objects.
-    pub(crate) fn finish(self, extra: Option<(&File, &Path)>) -> Result<(), Error> {
+    pub(crate) fn finish(mut self, extra: Option<(&File, &Path)>) -> Result<(), Error> {
+        self.place_pending()?;
         if !self.durability.syncs() {
             return Ok(());
         }
@@ -178,7 +266,7 @@ impl<'a> ObjectWriter<'a> {
                     .io_context("sync the file system of", self.objects_dir)
             }
             SyncMethod::PerFile => {
-                let mut items = self.files_to_sync;
+                let mut items = std::mem::take(&mut self.files_to_sync);
                 for dir in &self.dirs_to_sync {
                     // A fan-out directory that vanished was emptied by `git gc`: every object
                     // it held is in a pack now.
@@ -194,6 +282,26 @@ impl<'a> ObjectWriter<'a> {
             }
         }
     }
+}
+
+/// `data` as the compressed bytes of a loose object of `kind`.
+fn compress(kind: Kind, data: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut compressed = Vec::with_capacity(data.len() / 2 + 64);
+    {
+        let mut z = gix::zlib::stream::deflate::Write::new(
+            &mut compressed,
+            gix::zlib::Compression::BEST_SPEED,
+        );
+        z.write_all(&gix::objs::encode::loose_header(kind, data.len() as u64))
+            .and_then(|()| z.write_all(data))
+            .and_then(|()| z.flush())
+            .map_err(|source| Error::Io {
+                op: "compress",
+                path: PathBuf::from(format!("a {kind} object")),
+                source,
+            })?;
+    }
+    Ok(compressed)
 }
 
 /// Whether the loose object file at `path` inflates to an object of `kind` hashing to `id`.

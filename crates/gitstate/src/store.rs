@@ -352,6 +352,11 @@ impl Store {
         self.snapshot_of(&repo, head)
     }
 
+    /// The store's cache of objects already read (or written).
+    pub(crate) fn cache(&self) -> &crate::cache::ObjectCache {
+        &self.cache
+    }
+
     /// A view of `commit`, read through the store's object cache.
     pub(crate) fn snapshot_of(
         &self,

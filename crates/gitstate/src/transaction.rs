@@ -13,6 +13,7 @@
 //! 8. replace the document files and the index (not synced: a crash here is repaired by 1).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use gix::ObjectId;
 use gix::objs::tree::EntryKind;
@@ -26,7 +27,7 @@ use crate::identity;
 use crate::lock::StoreLock;
 use crate::message;
 use crate::name::{DocName, InvalidName};
-use crate::objects::ObjectWriter;
+use crate::objects::{Compressing, ObjectWriter};
 use crate::refs::{self, ReflogEntry};
 
 use crate::snapshot::Snapshot;
@@ -205,12 +206,18 @@ impl<'a> WriteSpec<'a> {
     }
 }
 
+/// A value whose canonical form is this long or longer is freed on the thread pool rather
+/// than by the writer: a large tree of values takes milliseconds to free.
+const FREE_LATER: usize = 64 * 1024;
+
 /// A staged change resolved to bytes and ids.
 struct Resolved {
     name: DocName,
     rela: String,
-    bytes: Option<Vec<u8>>,
+    bytes: Option<Arc<Vec<u8>>>,
     id: Option<ObjectId>,
+    /// A large blob's compression, started as soon as its bytes were known.
+    compressing: Option<Compressing>,
 }
 
 impl Store {
@@ -268,24 +275,38 @@ impl Store {
                 ),
                 other => other,
             };
-            let (bytes, id) = match change {
+            let (bytes, id, compressing) = match change {
                 Change::PutCanonical(bytes) => {
+                    let bytes = Arc::new(bytes);
+                    let compressing = Compressing::start(&bytes);
                     let id = worktree::blob_id(&bytes)?;
-                    (Some(bytes), Some(id))
+                    (Some(bytes), Some(id), compressing)
                 }
                 Change::Put(value) => {
-                    if crate::patch::depth(&value) > crate::patch::MAX_DEPTH {
-                        return Err(Error::TooDeep {
-                            name: name.to_string(),
-                        });
+                    let too_deep = || Error::TooDeep {
+                        name: name.to_string(),
+                    };
+                    // A migration walks the value recursively: check its depth first. Otherwise
+                    // serializing checks it, without a pass of its own.
+                    if self.needs_value(&schemas, &name)?
+                        && crate::patch::depth(&value) > crate::patch::MAX_DEPTH
+                    {
+                        return Err(too_deep());
                     }
                     let value = self.check_version(&schemas, &name, value)?;
-                    let bytes = canonical::to_canonical_bytes(&value);
+                    let bytes =
+                        canonical::to_canonical_bytes_within(&value, crate::patch::MAX_DEPTH)
+                            .ok_or_else(too_deep)?;
+                    if bytes.len() >= FREE_LATER {
+                        crate::pool::drop_later(value);
+                    }
+                    let bytes = Arc::new(bytes);
+                    let compressing = Compressing::start(&bytes);
                     let id = worktree::blob_id(&bytes)?;
-                    (Some(bytes), Some(id))
+                    (Some(bytes), Some(id), compressing)
                 }
                 Change::Delete if current.is_none() => return Err(snapshot.not_found(&name)),
-                Change::Delete => (None, None),
+                Change::Delete => (None, None, None),
             };
             if !spec.adopt_outside_edits {
                 wt.check_writable(&repo, name.as_str(), &rela, current, &index)?;
@@ -296,6 +317,7 @@ impl Store {
                     rela,
                     bytes,
                     id,
+                    compressing,
                 });
             }
         }
@@ -314,11 +336,11 @@ impl Store {
             _ => gix::objs::Tree::empty(),
         };
         let mut editor = gix::objs::tree::Editor::new(root, &repo.objects, gix::hash::Kind::Sha1);
-        for r in &resolved {
+        for r in &mut resolved {
             let path = r.rela.split('/');
             match (&r.bytes, r.id) {
                 (Some(bytes), Some(id)) => {
-                    let id = writer.write_hashed(gix::objs::Kind::Blob, bytes, id)?;
+                    let id = writer.write_blob(bytes, id, r.compressing.take())?;
                     editor
                         .upsert(path, EntryKind::Blob, id)
                         .git_context(|| format!("add {} to the tree", r.rela))?;
@@ -330,16 +352,32 @@ impl Store {
                 }
             }
         }
-        let tree = editor.write(|tree| writer.write_object(tree))?;
+        // The root tree is written last: its bytes are kept for the object cache.
+        let mut root_data = Vec::new();
+        let tree = editor.write(|tree| {
+            root_data.clear();
+            gix::objs::WriteTo::write_to(tree, &mut root_data)
+                .git_context(|| "encode tree".to_owned())?;
+            writer.write_object(tree)
+        })?;
         let names: Vec<DocName> = resolved.iter().map(|r| r.name.clone()).collect();
         let text = message::compose(spec.message, spec.op, &names, &spec.trailers);
         let commit = self.commit_and_move(&repo, tree, head, &text, writer)?;
+        let mut new_files = files;
+        for r in &resolved {
+            match r.id {
+                Some(id) => new_files.insert(r.rela.clone(), id),
+                None => new_files.remove(&r.rela),
+            };
+        }
+        self.cache()
+            .remember_write(commit, tree, new_files, root_data);
 
         let changes: Vec<FileChange<'_>> = resolved
             .iter()
             .map(|r| FileChange {
                 rela: &r.rela,
-                bytes: r.bytes.as_deref(),
+                bytes: r.bytes.as_deref().map(Vec::as_slice),
                 id: r.id,
             })
             .collect();

@@ -1,0 +1,72 @@
+//! A few threads the process keeps for work that a write can do beside its own thread:
+//! the fsyncs of the sync barrier, compressing a large blob, freeing a large value.
+//!
+//! Started by the first job (8 threads named `gitstate-sync`), idle between
+//! writes, never stopped. Where no thread can be started, [`spawn`] hands the job back and the
+//! caller runs it itself, so nothing depends on the pool existing.
+
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Threads in the pool: enough for the fsyncs of a typical write (three objects, up to three
+/// fan-out directories, `objects/`, the ref lock file); more jobs queue up.
+const THREADS: usize = 8;
+
+/// A unit of work for the pool.
+pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+
+static POOL: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+
+/// Run `job` on a pool thread; gives it back when there is no pool.
+pub(crate) fn spawn(job: Job) -> Result<(), Job> {
+    let Some(pool) = POOL.get_or_init(start) else {
+        return Err(job);
+    };
+    let sender = match pool.lock() {
+        Ok(sender) => sender.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    sender.send(job).map_err(|e| e.0)
+}
+
+/// Run `job` on a pool thread, or here when there is no pool.
+pub(crate) fn run(job: Job) {
+    if let Err(job) = spawn(job) {
+        job();
+    }
+}
+
+/// Drop `value` on a pool thread: freeing a large tree of values takes milliseconds that
+/// the caller need not wait for.
+pub(crate) fn drop_later<T: Send + 'static>(value: T) {
+    run(Box::new(move || drop(value)));
+}
+
+fn start() -> Option<Mutex<Sender<Job>>> {
+    let (sender, receiver) = channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    let mut started = 0;
+    for _ in 0..THREADS {
+        let receiver = Arc::clone(&receiver);
+        let spawned = std::thread::Builder::new()
+            .name("gitstate-sync".into())
+            .spawn(move || work(&receiver));
+        if spawned.is_ok() {
+            started += 1;
+        }
+    }
+    (started > 0).then(|| Mutex::new(sender))
+}
+
+fn work(receiver: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = match receiver.lock() {
+            Ok(r) => r.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(job) = job else {
+            return;
+        };
+        job();
+    }
+}
