@@ -266,19 +266,22 @@ impl<'a> ObjectWriter<'a> {
                     .io_context("sync the file system of", self.objects_dir)
             }
             SyncMethod::PerFile => {
-                let mut items = std::mem::take(&mut self.files_to_sync);
+                let mut dirs = Vec::new();
                 for dir in &self.dirs_to_sync {
                     // A fan-out directory that vanished was emptied by `git gc`: every object
                     // it held is in a pack now.
                     if let Some(handle) = open_dir_if_present(dir)? {
-                        items.push((handle, dir.clone()));
+                        dirs.push((handle, dir.clone()));
                     }
                 }
-                if let Some((lock, path)) = extra {
-                    let lock = lock.try_clone().io_context("sync", path)?;
-                    items.push((lock, path.to_path_buf()));
-                }
-                durable::sync_all_together(items)
+                let items: Vec<(&File, &Path)> = self
+                    .files_to_sync
+                    .iter()
+                    .chain(&dirs)
+                    .map(|(f, p)| (f, p.as_path()))
+                    .chain(extra)
+                    .collect();
+                durable::sync_all_together(&items)
             }
         }
     }

@@ -1,16 +1,15 @@
-//! A few threads the process keeps for work that a write can do beside its own thread:
-//! the fsyncs of the sync barrier, compressing a large blob, freeing a large value.
+//! A few threads the process keeps for work that a write of a large document can do beside
+//! its own thread: compressing the blob, freeing the value it was given.
 //!
-//! Started by the first job (8 threads named `gitstate-sync`), idle between
-//! writes, never stopped. Where no thread can be started, [`spawn`] hands the job back and the
+//! Started by the first job (4 threads named `gitstate-pool`), idle between writes, never
+//! stopped; a process that writes only small documents never starts them. Where no thread can be started, [`spawn`] hands the job back and the
 //! caller runs it itself, so nothing depends on the pool existing.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Threads in the pool: enough for the fsyncs of a typical write (three objects, up to three
-/// fan-out directories, `objects/`, the ref lock file); more jobs queue up.
-const THREADS: usize = 8;
+/// Threads in the pool; more jobs queue up.
+const THREADS: usize = 4;
 
 /// A unit of work for the pool.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -49,7 +48,7 @@ fn start() -> Option<Mutex<Sender<Job>>> {
     for _ in 0..THREADS {
         let receiver = Arc::clone(&receiver);
         let spawned = std::thread::Builder::new()
-            .name("gitstate-sync".into())
+            .name("gitstate-pool".into())
             .spawn(move || work(&receiver));
         if spawned.is_ok() {
             started += 1;
