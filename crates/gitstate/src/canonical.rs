@@ -7,10 +7,11 @@
 //! an exponent is normalised (`1E2` is stored as `1e+2`, the same number). Duplicate keys in input
 //! keep the last value, as in JavaScript's `JSON.parse`.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -124,6 +125,96 @@ pub fn canonicalize(text: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
     Ok(out)
 }
 
+/// An object's members in the order given; keys borrowed from the text unless escaped.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(a.size_hint().unwrap_or(0));
+                while let Some(Key(key)) = a.next_key()? {
+                    members.push((key, a.next_value()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// An object key: borrowed from the text when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
+}
+
+/// Any JSON value, read in full (every string decoded) and thrown away: validation without
+/// a tree of values.
+struct Validate;
+
+impl<'de> Deserialize<'de> for Validate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Validate;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Validate, E> {
+                Ok(Validate)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Validate, E> {
+                Ok(Validate)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Validate, E> {
+                Ok(Validate)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Validate, E> {
+                Ok(Validate)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Validate, E> {
+                Ok(Validate)
+            }
+            fn visit_unit<E>(self) -> Result<Validate, E> {
+                Ok(Validate)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Validate, A::Error> {
+                while a.next_element::<Validate>()?.is_some() {}
+                Ok(Validate)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Validate, A::Error> {
+                while a.next_key::<Validate>()?.is_some() {
+                    a.next_value::<Validate>()?;
+                }
+                Ok(Validate)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
 /// Levels of nesting [`parse`] accepts (serde_json's recursion limit); deeper input is refused alike.
 const MAX_NESTING: usize = 127;
 
@@ -140,11 +231,19 @@ impl Serialize for Canon<'_> {
         match text.as_bytes().first() {
             Some(b'{') => {
                 // Sorted by key bytes, the last of duplicate keys kept: as serde_json's Map.
-                let members: BTreeMap<String, &RawValue> =
-                    serde_json::from_str(text).map_err(S::Error::custom)?;
-                let mut map = s.serialize_map(Some(members.len()))?;
-                for (key, value) in &members {
-                    map.serialize_entry(key, &Canon(value, self.1 + 1))?;
+                let Members(mut members) = serde_json::from_str(text).map_err(S::Error::custom)?;
+                // Stable: among equal keys the one given last stays last.
+                members.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut map = s.serialize_map(None)?;
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if members.get(i + 1).is_some_and(|next| next.0 == *key) {
+                        // Shadowed by a later duplicate, so never written: still it must be
+                        // valid JSON as the value path reads it (raw text is only skimmed,
+                        // which lets a lone surrogate escape through; the fuzzer found this).
+                        serde_json::from_str::<Validate>(value.get()).map_err(S::Error::custom)?;
+                        continue;
+                    }
+                    map.serialize_entry(key.as_ref(), &Canon(value, self.1 + 1))?;
                 }
                 map.end()
             }
@@ -156,7 +255,15 @@ impl Serialize for Canon<'_> {
                 }
                 seq.end()
             }
-            // A string, number, true, false or null: small, and spelled as a Value spells it.
+            // The commonest scalars without a parser: literals, and strings with no escapes
+            // (raw JSON holds no control characters, so their text is their value).
+            Some(b't') if text == "true" => s.serialize_bool(true),
+            Some(b'f') if text == "false" => s.serialize_bool(false),
+            Some(b'n') if text == "null" => s.serialize_unit(),
+            Some(b'"') if text.len() >= 2 && !text.contains('\\') => {
+                s.serialize_str(&text[1..text.len() - 1])
+            }
+            // Any other string, or a number: small, and spelled as a Value spells it.
             _ => serde_json::from_str::<Value>(text)
                 .map_err(S::Error::custom)?
                 .serialize(s),
@@ -213,6 +320,20 @@ mod tests {
             Some(to_canonical_bytes(&wide))
         );
         assert_eq!(to_canonical_bytes_within(&wide, 3), None);
+    }
+
+    #[test]
+    fn a_member_shadowed_by_a_duplicate_key_must_still_be_valid() {
+        // serde_json skims raw text without checking surrogate escapes; the value path reads
+        // every member, the last duplicate winning. Both must refuse this.
+        let text = br#"{"a": {"\ud83d": 1}, "a": 2}"#;
+        assert!(parse(text).is_err());
+        assert!(canonicalize(text).is_err());
+        let fine = br#"{"a": {"b": [1, "\u00e9"]}, "a": 2}"#;
+        assert_eq!(
+            canonicalize(fine).expect("valid"),
+            to_canonical_bytes(&parse(fine).expect("valid"))
+        );
     }
 
     #[test]
