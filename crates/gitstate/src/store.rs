@@ -144,9 +144,10 @@ pub enum InitOutcome {
 /// processes may open the same store: writes are serialized by the store lock, reads never
 /// wait.
 ///
-/// The first write of a document of 256 KiB or more starts four threads (`gitstate-pool`),
-/// kept for the life of the process, which compress large blobs and free large values
-/// beside the writing thread; a process that writes only smaller documents starts none.
+/// The first write of a large document (64 KiB or more) starts four threads
+/// (`gitstate-pool`), kept for the life of the process, which compress large blobs and free
+/// large values beside the writing thread; a process that writes only smaller documents
+/// starts none.
 pub struct Store {
     root: PathBuf,
     git_dir: PathBuf,
