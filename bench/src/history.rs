@@ -84,7 +84,10 @@ pub fn run(dir: &Path, commits: usize) -> Res<()> {
         let store = gitstate::Store::open(&path, gitstate::Options::default())?;
         let (d, _) = time(|| Ok(store.gc().map(|_| ())?))?;
         drop(store);
-        println!("- `gitstate gc` packed the store in {:.1} s", d.as_secs_f64());
+        println!(
+            "- `gitstate gc` packed the store in {:.1} s",
+            d.as_secs_f64()
+        );
         Some(measure(&path, commits)?)
     } else {
         None
