@@ -410,6 +410,30 @@ pub(crate) fn remove_empty_loose_objects(
     Ok(found)
 }
 
+/// Look for object `id` again through freshly opened repositories (at once, then once more
+/// 20 ms later).
+///
+/// `git gc` beside us packs loose objects, deletes them, and replaces old packs with new
+/// ones; a repository handle opened earlier can miss an object in that moment, which the
+/// maintenance test (`test_concurrency::maintenance_never_breaks_a_concurrent_writer`) hit
+/// as a failed write. Objects are never changed, so a second look cannot give a wrong one.
+fn find_afresh(repo: &gix::Repository, id: ObjectId) -> Option<gix::ObjectDetached> {
+    for attempt in 0..2 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let fresh = gix::open::Options::isolated()
+            .open_path_as_is(true)
+            .open(repo.git_dir())
+            .ok()?
+            .to_thread_local();
+        if let Ok(Some(object)) = fresh.try_find_object(id) {
+            return Some(object.detach());
+        }
+    }
+    None
+}
+
 fn open_dir_if_present(dir: &Path) -> Result<Option<File>, Error> {
     match File::open(dir) {
         Ok(f) => Ok(Some(f)),
@@ -429,9 +453,15 @@ pub(crate) fn find(
     id: ObjectId,
     kind: gix::objs::Kind,
 ) -> Result<gix::Object<'_>, Error> {
-    let object = repo
-        .find_object(id)
-        .git_context(|| format!("read {kind} {id}"))?;
+    let context = || format!("read {kind} {id}");
+    let object = match repo.try_find_object(id).git_context(context)? {
+        Some(object) => object,
+        None => match find_afresh(repo, id) {
+            Some(object) => object.attach(repo),
+            // Missing indeed: gix's own error says so.
+            None => repo.find_object(id).git_context(context)?,
+        },
+    };
     if object.kind != kind {
         return Err(Error::Corrupt {
             what: format!("object {id} is a {}, expected a {kind}", object.kind),
