@@ -46,7 +46,7 @@ fn parse(log: &str) -> (Vec<Sync>, Vec<Rename>, Option<usize>) {
             .filter(|r| r.contains("F_DUPFD"))
             .or_else(|| call.strip_prefix("dup("))
         {
-            // A duplicated descriptor names the same file (the sync pool gets duplicates).
+            // A duplicated descriptor names the same file (a sync may be issued on a dup).
             let old: String = rest.chars().take_while(char::is_ascii_digit).collect();
             if let (Some(path), Some(new)) = (
                 fd_path.get(&old).cloned(),

@@ -1,7 +1,7 @@
-//! What a store has already read, by object id: a commit's tree, the blob at a path of a
-//! tree, the documents of a tree, and small objects' bytes. Git objects never change once written, and every one is
-//! hash-checked when first read (`objects::find`), so a cached answer is always right; only
-//! the branch itself is read again on every read. Bounded: it is emptied when it would
+//! What a store has already read (or just written), by object id: a commit's tree, the blob
+//! at a path of a tree, the documents of a tree, and small objects' bytes. Git objects never
+//! change once written, and every one is hash-checked when first read (`objects::find`), so
+//! a cached answer is always right; only the branch itself is read again on every read. Bounded: it is emptied when it would
 //! hold more than [`MAX_BYTES`] of blobs or [`MAX_ENTRIES`] entries.
 
 use std::collections::HashMap;
@@ -119,20 +119,22 @@ impl ObjectCache {
         Ok(bytes)
     }
 
-    /// Remember what a write just made: its commit's tree, the documents of that tree and the
-    /// tree's bytes, so that the next write or read finds them without reading them back.
+    /// Remember what a write just made: its commit's tree, the documents of that tree and
+    /// (when known) the tree's bytes, so that the next write or read finds them without
+    /// reading them back.
     pub(crate) fn remember_write(
         &self,
         commit: ObjectId,
         tree: ObjectId,
         files: Files,
-        tree_data: Vec<u8>,
+        tree_data: Option<Vec<u8>>,
     ) {
+        let tree_data = tree_data.filter(|d| d.len() <= MAX_BLOB);
         let mut inner = self.inner();
-        inner.make_room(tree_data.len() + files.len());
+        inner.make_room(tree_data.as_ref().map_or(0, Vec::len));
         inner.tree_of.insert(commit, tree);
         inner.files_of.insert(tree, Arc::new(files));
-        if tree_data.len() <= MAX_BLOB {
+        if let Some(tree_data) = tree_data {
             inner.bytes += tree_data.len();
             inner.data.insert((tree, Kind::Tree), tree_data.into());
         }

@@ -109,6 +109,11 @@ impl<'a> ObjectWriter<'a> {
         id
     }
 
+    /// The encoded bytes of the object [`ObjectWriter::write_object`] wrote last.
+    pub(crate) fn last_object(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Write `data` as an object of `kind`, returning its id. An object file that already
     /// exists is kept only if it inflates and hashes to its id (a power cut can leave a file
     /// whose data never reached the disk); otherwise it is replaced. With full durability an

@@ -2,8 +2,9 @@
 //! its own thread: compressing the blob, freeing the value it was given.
 //!
 //! Started by the first job (4 threads named `gitstate-pool`), idle between writes, never
-//! stopped; a process that writes only small documents never starts them. Where no thread can be started, [`spawn`] hands the job back and the
-//! caller runs it itself, so nothing depends on the pool existing.
+//! stopped; a process that writes only small documents never starts them. Where no thread
+//! can be started (or every one has stopped), [`run`] runs the job itself, so nothing
+//! depends on the pool existing.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,25 +15,18 @@ const THREADS: usize = 4;
 /// A unit of work for the pool.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
-static POOL: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
-
-/// Run `job` on a pool thread; gives it back when there is no pool.
-pub(crate) fn spawn(job: Job) -> Result<(), Job> {
-    let Some(pool) = POOL.get_or_init(start) else {
-        return Err(job);
-    };
-    let sender = match pool.lock() {
-        Ok(sender) => sender.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    };
-    sender.send(job).map_err(|e| e.0)
-}
+static POOL: OnceLock<Option<Sender<Job>>> = OnceLock::new();
 
 /// Run `job` on a pool thread, or here when there is no pool.
 pub(crate) fn run(job: Job) {
-    if let Err(job) = spawn(job) {
-        job();
-    }
+    let job = match POOL.get_or_init(start) {
+        Some(sender) => match sender.send(job) {
+            Ok(()) => return,
+            Err(unsent) => unsent.0,
+        },
+        None => job,
+    };
+    job();
 }
 
 /// Drop `value` on a pool thread: freeing a large tree of values takes milliseconds that
@@ -41,20 +35,19 @@ pub(crate) fn drop_later<T: Send + 'static>(value: T) {
     run(Box::new(move || drop(value)));
 }
 
-fn start() -> Option<Mutex<Sender<Job>>> {
+fn start() -> Option<Sender<Job>> {
     let (sender, receiver) = channel::<Job>();
     let receiver = Arc::new(Mutex::new(receiver));
-    let mut started = 0;
-    for _ in 0..THREADS {
-        let receiver = Arc::clone(&receiver);
-        let spawned = std::thread::Builder::new()
-            .name("gitstate-pool".into())
-            .spawn(move || work(&receiver));
-        if spawned.is_ok() {
-            started += 1;
-        }
-    }
-    (started > 0).then(|| Mutex::new(sender))
+    let started = (0..THREADS)
+        .filter(|_| {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name("gitstate-pool".into())
+                .spawn(move || work(&receiver))
+                .is_ok()
+        })
+        .count();
+    (started > 0).then_some(sender)
 }
 
 fn work(receiver: &Mutex<Receiver<Job>>) {

@@ -354,7 +354,7 @@ impl Store {
     pub fn snapshot(&self) -> Result<Snapshot, Error> {
         let repo = self.repo();
         let head = refs::read_branch(&repo)?;
-        self.snapshot_of(&repo, head)
+        Snapshot::cached(repo, head, None, Arc::clone(&self.cache))
     }
 
     /// The store's cache of objects already read (or written).

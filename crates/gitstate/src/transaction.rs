@@ -278,6 +278,8 @@ impl Store {
             let (bytes, id, compressing) = match change {
                 Change::PutCanonical(bytes) => {
                     let bytes = Arc::new(bytes);
+                    // Before hashing, so that the two overlap (0.7 ms of a 1 MiB write); for a
+                    // value equal to the stored one the compression is wasted, on the pool.
                     let compressing = Compressing::start(&bytes);
                     let id = worktree::blob_id(&bytes)?;
                     (Some(bytes), Some(id), compressing)
@@ -352,14 +354,14 @@ impl Store {
                 }
             }
         }
-        // The root tree is written last: its bytes are kept for the object cache.
-        let mut root_data = Vec::new();
+        let mut last_written = None;
         let tree = editor.write(|tree| {
-            root_data.clear();
-            gix::objs::WriteTo::write_to(tree, &mut root_data)
-                .git_context(|| "encode tree".to_owned())?;
-            writer.write_object(tree)
+            let id = writer.write_object(tree)?;
+            last_written = Some(id);
+            Ok::<_, Error>(id)
         })?;
+        // The root tree is written last: its bytes are kept for the object cache.
+        let root_data = (last_written == Some(tree)).then(|| writer.last_object().to_vec());
         let names: Vec<DocName> = resolved.iter().map(|r| r.name.clone()).collect();
         let text = message::compose(spec.message, spec.op, &names, &spec.trailers);
         let commit = self.commit_and_move(&repo, tree, head, &text, writer)?;
