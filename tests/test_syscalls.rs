@@ -92,33 +92,38 @@ fn parse(log: &str) -> (Vec<Sync>, Vec<Rename>, Option<usize>) {
     (syncs, renames, ack)
 }
 
-fn check_one_write(method: &str) {
-    let s = TempStore::init();
-    let mut c = cli(EXE, &s.path);
-    c.args(["set", "doc", "1"]);
-    assert_eq!(run(c).code, 0);
-    let log_path = s.path.parent().expect("parent").join("strace.log");
+/// The `strace -f` log of one CLI command on the store at `store`, with full durability.
+fn trace(store: &std::path::Path, args: &[&str], method: &str) -> String {
+    let log_path = store.parent().expect("parent").join("strace.log");
     let status = Command::new("strace")
         .args([
             "-f",
             "-qq",
             "-e",
-            "trace=openat,rename,renameat,renameat2,fsync,fdatasync,syncfs,write,fcntl,dup",
+            "trace=openat,rename,renameat,renameat2,fsync,fdatasync,syncfs,write,fcntl,dup,unlink,unlinkat",
             "-o",
         ])
         .arg(&log_path)
         .arg(EXE)
         .arg("--store")
-        .arg(&s.path)
-        .args(["set", "doc", "2"])
+        .arg(store)
+        .args(args)
         .env("GITSTATE_SYNC_METHOD", method)
         .env("GITSTATE_MAINTENANCE", "off")
         .env_remove("GITSTATE_DURABILITY")
         .stdout(std::process::Stdio::null())
         .status()
         .expect("strace must be installed (.ci/run installs it)");
-    assert!(status.success(), "{method}: the write under strace failed");
-    let log = std::fs::read_to_string(&log_path).expect("strace log");
+    assert!(status.success(), "{method}: {args:?} under strace failed");
+    std::fs::read_to_string(&log_path).expect("strace log")
+}
+
+fn check_one_write(method: &str) {
+    let s = TempStore::init();
+    let mut c = cli(EXE, &s.path);
+    c.args(["set", "doc", "1"]);
+    assert_eq!(run(c).code, 0);
+    let log = trace(&s.path, &["set", "doc", "2"], method);
     let (syncs, renames, ack) = parse(&log);
     let ack = ack.expect("the acknowledgement was written");
     let commit = renames
@@ -179,4 +184,58 @@ fn check_one_write(method: &str) {
 fn a_durable_write_syncs_everything_it_depends_on_before_acknowledging() {
     check_one_write("per-file");
     check_one_write("syncfs");
+}
+
+/// The line of the last rename into `to`.
+fn renamed_to(renames: &[Rename], to: &str) -> usize {
+    renames
+        .iter()
+        .filter(|(_, _, t)| t == to)
+        .map(|(i, _, _)| *i)
+        .max()
+        .unwrap_or_else(|| panic!("nothing was renamed to {to}"))
+}
+
+/// Recovery takes a document file that is missing while the index lists it for a deletion by
+/// hand. So a new document's name (and every directory made for it) must be durable before
+/// the index records it, or a power cut can lose the name and keep the index; likewise the
+/// removal of a name before the index forgets it.
+#[test]
+fn a_new_or_removed_document_name_is_durable_before_the_index_records_it() {
+    let s = TempStore::init();
+    let root = s.path.to_str().expect("utf-8 path").to_owned();
+    let index = format!("{root}/.git/index");
+    let synced_between = |syncs: &[Sync], dir: &str, after: usize, before: usize| {
+        syncs
+            .iter()
+            .any(|s| s.path == dir && s.line > after && s.line < before)
+    };
+
+    let log = trace(&s.path, &["set", "a/b/doc", "1"], "per-file");
+    let (syncs, renames, _) = parse(&log);
+    let doc = renamed_to(&renames, &format!("{root}/a/b/doc.json"));
+    let indexed = renamed_to(&renames, &index);
+    assert!(
+        doc < indexed,
+        "the document file is written before the index"
+    );
+    for dir in [format!("{root}/a/b"), format!("{root}/a"), root.clone()] {
+        assert!(
+            synced_between(&syncs, &dir, doc, indexed),
+            "{dir} not synced between the new document's rename and the index's"
+        );
+    }
+
+    let log = trace(&s.path, &["rm", "a/b/doc"], "per-file");
+    let (syncs, renames, _) = parse(&log);
+    let removed = log
+        .lines()
+        .position(|l| l.contains("unlink") && l.contains("a/b/doc.json\""))
+        .expect("the document file was removed");
+    let indexed = renamed_to(&renames, &index);
+    assert!(
+        synced_between(&syncs, &root, removed, indexed),
+        "the store's directory (left holding the removal of a/) not synced between the \
+         removal and the index's rename"
+    );
 }

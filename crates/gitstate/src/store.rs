@@ -336,6 +336,7 @@ impl Store {
             root: &self.root,
             git_dir: &self.git_dir,
             sharing: self.sharing,
+            durability: self.options.durability,
         }
     }
 

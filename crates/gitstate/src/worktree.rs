@@ -51,6 +51,9 @@ pub(crate) struct Worktree<'a> {
     pub(crate) git_dir: &'a Path,
     /// The modes of the files and directories written.
     pub(crate) sharing: Sharing,
+    /// With [`Durability::Full`], a name created or removed in the working tree is made
+    /// durable before the index records it (see [`Worktree::apply`]).
+    pub(crate) durability: Durability,
 }
 
 /// How a file relates to HEAD and to what gitstate last wrote there.
@@ -288,10 +291,18 @@ impl Worktree<'_> {
         Ok(())
     }
 
+    /// Write a document file (atomically, its data unsynced). With [`Durability::Full`], a
+    /// name that did not exist before is made durable in its directory (and so is every
+    /// directory created for it): the index, written next, then never records a file whose
+    /// directory entry a power cut can take away, which recovery would take for a deletion
+    /// by hand. Replacing an existing file needs no directory sync: its name was durable
+    /// already, and what a power cut leaves of its content is recovery's to judge.
     fn write_file(&self, rela: &str, bytes: &[u8]) -> Result<Stat, Error> {
         let dir = rela.rsplit_once('/').map_or("", |(dir, _)| dir);
-        durable::create_dirs_below(self.root, dir, self.sharing.dir_mode())?;
+        let created = durable::create_dirs_below(self.root, dir, self.sharing.dir_mode())?;
         let dest = self.abs(rela);
+        let new_name = self.durability.syncs()
+            && std::fs::symlink_metadata(&dest).is_err_and(|e| e.kind() == ErrorKind::NotFound);
         let tmp = dest.with_file_name(TMP_NAME);
         durable::replace_file(
             &tmp,
@@ -300,18 +311,30 @@ impl Worktree<'_> {
             self.sharing.file_mode(),
             Durability::Fast,
         )?;
+        if self.durability.syncs() {
+            let parents = created.iter().filter_map(|d| d.parent());
+            let dest_dir = dest.parent().filter(|_| new_name);
+            let dirs: BTreeSet<&Path> = parents.chain(dest_dir).collect();
+            for dir in dirs {
+                durable::sync_dir(dir)?;
+            }
+        }
         let meta =
             gix::index::fs::Metadata::from_path_no_follow(&dest).io_context("inspect", &dest)?;
         Ok(Stat::from_fs(&meta).unwrap_or_default())
     }
 
+    /// Remove a document file, and the directories it leaves empty. With
+    /// [`Durability::Full`] the removal is made durable (in the nearest directory that
+    /// remains) before the index forgets the file, for the reason [`Worktree::write_file`]
+    /// gives.
     fn remove_file(&self, rela: &str) -> Result<(), Error> {
         let path = self.abs(rela);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
+        let removed = match std::fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
             Err(e) => return Err(e).io_context("remove", &path),
-        }
+        };
         // Remove directories left empty, up to the root; a non-empty one stops the walk.
         let mut dir = path.parent();
         while let Some(d) = dir {
@@ -320,7 +343,10 @@ impl Worktree<'_> {
             }
             dir = d.parent();
         }
-        Ok(())
+        match dir {
+            Some(remaining) if removed && self.durability.syncs() => durable::sync_dir(remaining),
+            _ => Ok(()),
+        }
     }
 
     /// Bring the working tree and index to HEAD after a crash: files that still hold a
