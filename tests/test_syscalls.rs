@@ -197,9 +197,9 @@ fn renamed_to(renames: &[Rename], to: &str) -> usize {
 }
 
 /// Recovery takes a document file that is missing while the index lists it for a deletion by
-/// hand. So a new document's name (and every directory made for it) must be durable before
-/// the index records it, or a power cut can lose the name and keep the index; likewise the
-/// removal of a name before the index forgets it.
+/// hand. So a new document's name (and every directory made for it), or a file made by hand
+/// that `commit` adopts, must be durable before the index records it, or a power cut can lose
+/// the name and keep the index; likewise the removal of a name before the index forgets it.
 #[test]
 fn a_new_or_removed_document_name_is_durable_before_the_index_records_it() {
     let s = TempStore::init();
@@ -225,6 +225,17 @@ fn a_new_or_removed_document_name_is_durable_before_the_index_records_it() {
             "{dir} not synced between the new document's rename and the index's"
         );
     }
+
+    // A file made by hand and adopted by `commit`: the name is new to the index.
+    std::fs::write(s.path.join("by-hand.json"), "{}").expect("write by hand");
+    let log = trace(&s.path, &["commit"], "per-file");
+    let (syncs, renames, _) = parse(&log);
+    let adopted = renamed_to(&renames, &format!("{root}/by-hand.json"));
+    let indexed = renamed_to(&renames, &index);
+    assert!(
+        synced_between(&syncs, &root, adopted, indexed),
+        "the store's directory not synced between adopting by-hand.json and the index's rename"
+    );
 
     let log = trace(&s.path, &["rm", "a/b/doc"], "per-file");
     let (syncs, renames, _) = parse(&log);

@@ -56,6 +56,11 @@ pub(crate) struct Worktree<'a> {
     pub(crate) durability: Durability,
 }
 
+/// Whether `index` has an entry at `rela`.
+fn is_indexed(index: &gix::index::File, rela: &str) -> bool {
+    index.entry_by_path(rela.into()).is_some()
+}
+
 /// How a file relates to HEAD and to what gitstate last wrote there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
@@ -242,11 +247,11 @@ impl Worktree<'_> {
         for change in changes {
             match (change.bytes, change.id) {
                 (Some(bytes), Some(id)) => {
-                    let stat = self.write_file(change.rela, bytes)?;
+                    let stat = self.write_file(change.rela, bytes, index)?;
                     crate::crashpoint::crash_point("after-worktree-file");
                     new_entries.push((change.rela, id, stat));
                 }
-                _ => self.remove_file(change.rela)?,
+                _ => self.remove_file(change.rela, index)?,
             }
         }
         crate::crashpoint::crash_point("after-worktree");
@@ -292,17 +297,25 @@ impl Worktree<'_> {
     }
 
     /// Write a document file (atomically, its data unsynced). With [`Durability::Full`], a
-    /// name that did not exist before is made durable in its directory (and so is every
-    /// directory created for it): the index, written next, then never records a file whose
-    /// directory entry a power cut can take away, which recovery would take for a deletion
-    /// by hand. Replacing an existing file needs no directory sync: its name was durable
+    /// name new to the file system or to `index` (the index before this write: a file made
+    /// by hand and now adopted by `commit`) is made durable in its directory, and so is every
+    /// directory created for it. The index, written next, then never records a file whose
+    /// directory entry a power cut can take away, which recovery would take for a deletion by
+    /// hand. Replacing a file the index lists needs no directory sync: its name is durable
     /// already, and what a power cut leaves of its content is recovery's to judge.
-    fn write_file(&self, rela: &str, bytes: &[u8]) -> Result<Stat, Error> {
+    fn write_file(
+        &self,
+        rela: &str,
+        bytes: &[u8],
+        index: &gix::index::File,
+    ) -> Result<Stat, Error> {
         let dir = rela.rsplit_once('/').map_or("", |(dir, _)| dir);
         let created = durable::create_dirs_below(self.root, dir, self.sharing.dir_mode())?;
         let dest = self.abs(rela);
         let new_name = self.durability.syncs()
-            && std::fs::symlink_metadata(&dest).is_err_and(|e| e.kind() == ErrorKind::NotFound);
+            && (!is_indexed(index, rela)
+                || std::fs::symlink_metadata(&dest)
+                    .is_err_and(|e| e.kind() == ErrorKind::NotFound));
         let tmp = dest.with_file_name(TMP_NAME);
         durable::replace_file(
             &tmp,
@@ -325,10 +338,10 @@ impl Worktree<'_> {
     }
 
     /// Remove a document file, and the directories it leaves empty. With
-    /// [`Durability::Full`] the removal is made durable (in the nearest directory that
-    /// remains) before the index forgets the file, for the reason [`Worktree::write_file`]
-    /// gives.
-    fn remove_file(&self, rela: &str) -> Result<(), Error> {
+    /// [`Durability::Full`] the removal (this one, or one made by hand of a file `index`
+    /// lists) is made durable, in the nearest directory that remains, before the index
+    /// forgets the file, for the reason [`Worktree::write_file`] gives.
+    fn remove_file(&self, rela: &str, index: &gix::index::File) -> Result<(), Error> {
         let path = self.abs(rela);
         let removed = match std::fs::remove_file(&path) {
             Ok(()) => true,
@@ -344,7 +357,9 @@ impl Worktree<'_> {
             dir = d.parent();
         }
         match dir {
-            Some(remaining) if removed && self.durability.syncs() => durable::sync_dir(remaining),
+            Some(remaining) if self.durability.syncs() && (removed || is_indexed(index, rela)) => {
+                durable::sync_dir(remaining)
+            }
             _ => Ok(()),
         }
     }
@@ -386,15 +401,23 @@ impl Worktree<'_> {
             };
             match (want, state) {
                 (Some(want), FileState::Blob(id)) if id == want => {
+                    // The index gains the name (it lagged): make the name durable first, as
+                    // `write_file` does for the names it creates.
+                    if self.durability.syncs()
+                        && !indexed.contains_key(rela)
+                        && let Some(dir) = self.abs(rela).parent()
+                    {
+                        durable::sync_dir(dir)?;
+                    }
                     entries.push((rela.clone(), want, self.stat(rela)?));
                 }
                 (Some(want), FileState::Missing) if restore_missing => {
-                    entries.push((rela.clone(), want, self.restore(repo, rela, want)?));
+                    entries.push((rela.clone(), want, self.restore(repo, rela, want, index)?));
                     repaired.push(rela.clone());
                     crate::crashpoint::crash_point("during-recovery");
                 }
                 (Some(want), FileState::Blob(_)) if is_stale => {
-                    entries.push((rela.clone(), want, self.restore(repo, rela, want)?));
+                    entries.push((rela.clone(), want, self.restore(repo, rela, want, index)?));
                     repaired.push(rela.clone());
                     crate::crashpoint::crash_point("during-recovery");
                 }
@@ -403,7 +426,7 @@ impl Worktree<'_> {
                     entries.push((rela.clone(), want, Stat::default()));
                 }
                 (None, FileState::Blob(_)) if is_stale => {
-                    self.remove_file(rela)?;
+                    self.remove_file(rela, index)?;
                     repaired.push(rela.clone());
                 }
                 (None, _) => {}
@@ -446,10 +469,10 @@ impl Worktree<'_> {
                             reason: "is not a regular file",
                         });
                     }
-                    let stat = self.restore(repo, rela, *id)?;
+                    let stat = self.restore(repo, rela, *id, index)?;
                     entries.push((rela.as_str(), *id, stat));
                 }
-                None => self.remove_file(rela)?,
+                None => self.remove_file(rela, index)?,
             }
         }
         let touched: BTreeSet<&str> = paths.iter().map(String::as_str).collect();
@@ -490,9 +513,15 @@ impl Worktree<'_> {
         Ok(Stat::from_fs(&meta).unwrap_or_default())
     }
 
-    fn restore(&self, repo: &gix::Repository, rela: &str, id: ObjectId) -> Result<Stat, Error> {
+    fn restore(
+        &self,
+        repo: &gix::Repository,
+        rela: &str,
+        id: ObjectId,
+        index: &gix::index::File,
+    ) -> Result<Stat, Error> {
         let blob = crate::objects::find(repo, id, gix::objs::Kind::Blob)?;
-        self.write_file(rela, &blob.data)
+        self.write_file(rela, &blob.data, index)
     }
 
     /// Compare the working tree with HEAD: missing, modified and untracked document files.
