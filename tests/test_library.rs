@@ -293,6 +293,34 @@ fn crash_lag_in_the_working_tree_is_repaired_on_open() {
     assert_git_clean(&s.path);
 }
 
+/// What a power cut can leave after a commit that deleted a document: the index gone (its
+/// data never synced) and the deleted file back (its removal not yet durable). Nothing but
+/// HEAD's parent says that gitstate wrote that file; recovery must still remove it.
+#[test]
+fn a_deleted_document_that_a_power_cut_brings_back_with_the_index_lost_is_removed() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("doc", &json!({"v": 1})).expect("set");
+    store.set("side/doc", &json!({"v": 1})).expect("set");
+    let side = std::fs::read(s.path.join("side/doc.json")).expect("read");
+    let mut tx = store.transaction();
+    tx.set("doc", &json!({"v": 3})).expect("stage");
+    tx.delete("side/doc").expect("stage");
+    tx.commit().expect("commit");
+    drop(store);
+    std::fs::create_dir(s.path.join("side")).expect("mkdir");
+    std::fs::write(s.path.join("side/doc.json"), &side).expect("write back");
+    std::fs::write(s.path.join(".git/index"), b"").expect("index lost");
+    let reopened = s.open();
+    assert!(
+        !s.path.join("side/doc.json").exists(),
+        "the deleted document's file came back and stayed"
+    );
+    let status = reopened.status().expect("status");
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+    assert_git_clean(&s.path);
+}
+
 #[test]
 fn symlinks_never_lead_writes_out_of_the_store() {
     let s = TempStore::init();

@@ -1,6 +1,7 @@
 //! Power loss, simulated: the store lives on `gitstate_tests::powerfs`, a FUSE file system that
 //! forgets everything not synced when the power is cut. A writer process writes and
-//! acknowledges; the power is cut at a random operation; the machine "reboots" (unmount, drop
+//! acknowledges (`gitstate_tests::power_step`: each commit sets `doc` and makes or deletes a
+//! second document in a directory of its own); the power is cut at a random operation; the machine "reboots" (unmount, drop
 //! unsynced data, mount); then the store must hold the last acknowledged write or the one in
 //! flight, with a working tree equal to HEAD, no leftovers, clean `verify` and `git fsck`, and
 //! a next write that succeeds. With fsync switched off (`Durability::Fast`) the same harness
@@ -13,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gitstate_tests::powerfs::{Mounted, PowerFs};
-use gitstate_tests::{Lcg, assert_git_clean, git};
+use gitstate_tests::{Lcg, POWER_SIDE, assert_git_clean, git, power_side, power_step};
 
 const WRITER: &str = env!("CARGO_BIN_EXE_gitstate-writer");
 
@@ -60,7 +61,7 @@ impl Rig {
         let out = Command::new(WRITER)
             .arg(&rig.store)
             .args([
-                "set-loop",
+                "step-loop",
                 "doc",
                 "0",
                 &Self::CALIBRATION_WRITES.to_string(),
@@ -109,11 +110,11 @@ struct WriterRun {
     stderr: String,
 }
 
-/// Run `gitstate-writer set-loop` from `start` until the file system dies under it.
+/// Run `gitstate-writer step-loop` from `start` until the file system dies under it.
 fn write_until_power_cut(store: &Path, start: u64, fast: bool) -> WriterRun {
     let mut cmd = Command::new(WRITER);
     cmd.arg(store)
-        .args(["set-loop", "doc", &start.to_string(), "1000000"]);
+        .args(["step-loop", "doc", &start.to_string(), "1000000"]);
     if fast {
         cmd.arg("fast");
     }
@@ -243,6 +244,16 @@ fn check_after_reboot(path: &Path, floor: u64, full: bool) -> Result<u64, String
             "acknowledged {floor}, but the store holds {stored}"
         ));
     }
+    let side = store
+        .get_value(POWER_SIDE)
+        .map_err(|e| format!("{POWER_SIDE} cannot be read: {e}"))?
+        .map(|v| v["n"].as_u64());
+    if side != power_side(stored).map(Some) {
+        return Err(format!(
+            "the store holds step {stored}, but {POWER_SIDE} is {side:?}, not {:?}",
+            power_side(stored)
+        ));
+    }
     let status = store.status().map_err(|e| format!("status: {e}"))?;
     if !status.drift.is_empty() || !status.leftovers.is_empty() {
         let file = std::fs::read(path.join("doc.json"));
@@ -273,9 +284,7 @@ fn check_after_reboot(path: &Path, floor: u64, full: bool) -> Result<u64, String
         }
     }
     let next = stored + 1;
-    store
-        .set("doc", &serde_json::json!({ "n": next, "pad": "" }))
-        .map_err(|e| format!("the next write failed: {e}"))?;
+    power_step(&store, "doc", next).map_err(|e| format!("the next write failed: {e}"))?;
     Ok(next)
 }
 

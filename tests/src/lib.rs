@@ -166,6 +166,41 @@ pub fn env_count(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The side document of the power-loss workload (see [`power_step`]): alone in a directory
+/// of its own.
+pub const POWER_SIDE: &str = "side/doc";
+
+/// One write of the power-loss workload, as one commit: `name` = `{"n": i, "pad": …}` and,
+/// in the same commit, [`POWER_SIDE`] = `{"n": i}`, except that every third write deletes
+/// it (and its directory with it), so that the next one makes both again. A store at step
+/// `i` therefore holds [`power_side`]`(i)` there: creations, deletions and directories all
+/// go through the power cuts, and the two documents must always agree.
+pub fn power_step(
+    store: &gitstate::Store,
+    name: &str,
+    i: u64,
+) -> Result<gitstate::WriteOutcome, gitstate::Error> {
+    let pad = "x".repeat((i % 7) as usize * 100);
+    let mut tx = store.transaction();
+    tx.set(name, &serde_json::json!({ "n": i, "pad": pad }))?;
+    match power_side(i) {
+        Some(n) => {
+            tx.set(POWER_SIDE, &serde_json::json!({ "n": n }))?;
+        }
+        None => {
+            if store.get_value(POWER_SIDE)?.is_some() {
+                tx.delete(POWER_SIDE)?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// What [`POWER_SIDE`] holds (its `n`) after [`power_step`] `i`.
+pub fn power_side(i: u64) -> Option<u64> {
+    (!i.is_multiple_of(3)).then_some(i)
+}
+
 /// Assert that the working tree equals HEAD and no leftovers of a crash remain.
 pub fn assert_repaired(store: &gitstate::Store, context: &str) {
     let status = store.status().expect("status");

@@ -378,7 +378,14 @@ impl Worktree<'_> {
         restore_missing: bool,
     ) -> Result<Vec<String>, Error> {
         let indexed = Self::index_files(index);
-        let paths: BTreeSet<&String> = head.keys().chain(indexed.keys()).collect();
+        // The previous commit's paths too: a power cut can take the index away together with
+        // the removal of a document that HEAD deleted, and then only `previous` still knows
+        // that gitstate wrote the file that came back.
+        let paths: BTreeSet<&String> = head
+            .keys()
+            .chain(indexed.keys())
+            .chain(previous.keys())
+            .collect();
         let mut repaired = Vec::new();
         let mut entries = Vec::new();
         let head_commit = crate::refs::read_branch(repo)?;

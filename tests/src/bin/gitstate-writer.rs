@@ -2,6 +2,8 @@
 //!
 //! `gitstate-writer STORE set-loop NAME START COUNT [fast]`: sets NAME to {"n": i} for i in
 //! START..START+COUNT, printing `ack i` after each write returns.
+//! `gitstate-writer STORE step-loop NAME START COUNT [fast]`: the same with
+//! `gitstate_tests::power_step` (a second document, made and deleted, in the same commits).
 //! `gitstate-writer STORE incr NAME COUNT`: COUNT read-modify-write increments of a counter.
 //! `gitstate-writer STORE watch NAME STOP`: read NAME until the file STOP exists, printing
 //! each value read (`none` while it does not exist).
@@ -17,7 +19,7 @@ fn main() {
 }
 
 fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let usage = "usage: gitstate-writer STORE (set-loop NAME START COUNT [fast] | incr NAME COUNT | watch NAME STOP)";
+    let usage = "usage: gitstate-writer STORE ((set-loop | step-loop) NAME START COUNT [fast] | incr NAME COUNT | watch NAME STOP)";
     let arg = |i: usize| args.get(i).map(String::as_str).ok_or(usage);
     let fast = args.iter().any(|a| a == "fast");
     let durability = if fast {
@@ -31,13 +33,17 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let store = gitstate::Store::open(arg(1)?, options)?;
     let mut out = std::io::stdout().lock();
     match arg(2)? {
-        "set-loop" => {
+        mode @ ("set-loop" | "step-loop") => {
             let name = arg(3)?;
             let start: u64 = arg(4)?.parse()?;
             let count: u64 = arg(5)?.parse()?;
             for i in start..start + count {
-                let pad = "x".repeat((i % 7) as usize * 100);
-                let outcome = store.set(name, &serde_json::json!({ "n": i, "pad": pad }))?;
+                let outcome = if mode == "step-loop" {
+                    gitstate_tests::power_step(&store, name, i)?
+                } else {
+                    let pad = "x".repeat((i % 7) as usize * 100);
+                    store.set(name, &serde_json::json!({ "n": i, "pad": pad }))?
+                };
                 writeln!(
                     out,
                     "ack {i} {}",
