@@ -1,5 +1,6 @@
 //! Crash consistency with real processes: a writer is killed with SIGKILL at a random moment,
-//! again and again, and every time the store must come back at the last acknowledged write or
+//! again and again (its writes are `gitstate_tests::power_step`s: each commit sets `doc` and
+//! makes or deletes a second document), and every time the store must come back at the last acknowledged write or
 //! the one in flight, with a working tree equal to HEAD, clean fsck, and a working next write.
 
 use std::io::{BufRead, BufReader};
@@ -7,7 +8,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gitstate_tests::{Lcg, TempStore, assert_git_clean, assert_repaired, git};
+use gitstate_tests::{
+    Lcg, POWER_SIDE, TempStore, assert_git_clean, assert_repaired, git, power_side, power_step,
+};
 
 const WRITER: &str = env!("CARGO_BIN_EXE_gitstate-writer");
 
@@ -24,7 +27,7 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_write() {
     for round in 0..rounds() {
         let mut child = Command::new(WRITER)
             .arg(&store.path)
-            .args(["set-loop", "doc", &next_value.to_string(), "1000000"])
+            .args(["step-loop", "doc", &next_value.to_string(), "1000000"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -101,6 +104,16 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_write() {
                 "round {round}: document lost before any write of this round"
             ),
         }
+        // The side document comes from the same write (`power_step`: one commit).
+        let side = opened
+            .get_value(POWER_SIDE)
+            .expect("read the side document")
+            .map(|v| v["n"].as_u64());
+        assert_eq!(
+            side,
+            stored.and_then(power_side).map(Some),
+            "round {round}: {POWER_SIDE} does not match doc at step {stored:?}"
+        );
 
         // The working tree equals HEAD, the repository is clean git, and no leftovers remain.
         assert_repaired(&opened, &format!("round {round}"));
@@ -117,9 +130,7 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_write() {
 
         // The next write succeeds.
         next_value = stored.map_or(0, |s| s + 1);
-        let outcome = opened
-            .set("doc", &serde_json::json!({ "n": next_value, "pad": "" }))
-            .expect("write after crash");
+        let outcome = power_step(&opened, "doc", next_value).expect("write after crash");
         assert!(outcome.commit.is_some());
         next_value += 1;
     }
