@@ -459,9 +459,7 @@ fn find_afresh(repo: &gix::Repository, id: ObjectId) -> Option<gix::ObjectDetach
         if attempt > 0 {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let fresh = gix::open::Options::isolated()
-            .open_path_as_is(true)
-            .open(repo.git_dir())
+        let fresh = crate::store::open_repository(repo.git_dir())
             .ok()?
             .to_thread_local();
         if let Ok(Some(object)) = fresh.try_find_object(id) {

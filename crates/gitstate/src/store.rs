@@ -280,9 +280,7 @@ impl Store {
                 head.trim()
             )));
         }
-        let repo = gix::open::Options::isolated()
-            .open_path_as_is(true)
-            .open(&git_dir)
+        let repo = open_repository(&git_dir)
             .map_err(|e| not_a_store(format!("git cannot open it: {e}")))?;
         if repo.work_tree.is_none() {
             return Err(not_a_store("the repository is bare".into()));
@@ -871,6 +869,14 @@ pub(crate) fn first_parent(
 ) -> Result<Option<ObjectId>, Error> {
     let c = crate::objects::find(repo, commit, gix::objs::Kind::Commit)?.into_commit();
     Ok(c.parent_ids().next().map(|id| id.detach()))
+}
+
+/// Open the repository at `git_dir` as gitstate always does: isolated from the user's and
+/// the system's git config and environment, at exactly that path.
+pub(crate) fn open_repository(git_dir: &Path) -> gix::Result<gix::ThreadSafeRepository> {
+    gix::open::Options::isolated()
+        .open_path_as_is(true)
+        .open(git_dir)
 }
 
 /// Lay out an empty git directory at `git_dir`, its files and directories with the modes of
