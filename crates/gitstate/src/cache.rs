@@ -73,8 +73,15 @@ impl ObjectCache {
         rela: &str,
         read: impl FnOnce() -> Result<Option<ObjectId>, crate::Error>,
     ) -> Result<Option<ObjectId>, crate::Error> {
-        if let Some(blob) = self.inner().blob_at.get(&(tree, rela.to_owned())) {
-            return Ok(*blob);
+        {
+            let inner = self.inner();
+            if let Some(blob) = inner.blob_at.get(&(tree, rela.to_owned())) {
+                return Ok(*blob);
+            }
+            // The documents of a tree a write just made, or a read listed, answer it too.
+            if let Some(files) = inner.files_of.get(&tree) {
+                return Ok(files.get(rela).copied());
+            }
         }
         let blob = read()?;
         let mut inner = self.inner();
@@ -138,5 +145,40 @@ impl ObjectCache {
             inner.bytes += tree_data.len();
             inner.data.insert((tree, Kind::Tree), tree_data.into());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(byte: u8) -> ObjectId {
+        ObjectId::from_bytes_or_panic(&[byte; 20])
+    }
+
+    fn unread<T>() -> Result<T, crate::Error> {
+        Err(crate::Error::Corrupt {
+            what: "read although the cache knew".into(),
+        })
+    }
+
+    #[test]
+    fn the_documents_a_write_remembered_answer_blob_lookups_without_a_read() {
+        let cache = ObjectCache::default();
+        let files: Files = [("a.json".to_owned(), id(1)), ("d/b.json".to_owned(), id(2))].into();
+        cache.remember_write(id(9), id(8), files, None);
+        assert_eq!(
+            cache.blob_at(id(8), "d/b.json", unread).expect("known"),
+            Some(id(2))
+        );
+        assert_eq!(
+            cache.blob_at(id(8), "a.json", unread).expect("known"),
+            Some(id(1))
+        );
+        // A directory or a missing name is no document.
+        assert_eq!(cache.blob_at(id(8), "d", unread).expect("known"), None);
+        assert_eq!(cache.blob_at(id(8), "c.json", unread).expect("known"), None);
+        // Another tree is still read.
+        assert!(cache.blob_at(id(7), "a.json", unread).is_err());
     }
 }
