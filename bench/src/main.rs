@@ -77,6 +77,21 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// How the binary at `path` is linked, as `ldd` tells.
+fn linking(path: &Path) -> &'static str {
+    match Command::new("ldd").arg(path).output() {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+            if text.contains("statically linked") || text.contains("not a dynamic executable") {
+                "linked statically"
+            } else {
+                "linked dynamically"
+            }
+        }
+        Err(_) => "linking unknown: no ldd",
+    }
+}
+
 /// `512`, `4KiB`, `1MiB`, `16MiB` (also `k`/`m` suffixes).
 fn parse_size(text: &str) -> Result<usize, String> {
     let t = text.trim().to_ascii_lowercase();
@@ -309,6 +324,9 @@ fn run(args: &Args) -> Res<()> {
             )
             .unwrap_or_default()
     );
+    if let Some(cli) = &cli {
+        println!("- CLI: {} ({})", cli.display(), linking(cli));
+    }
     println!(
         "- git: {}",
         if have_git {
