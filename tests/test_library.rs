@@ -293,6 +293,71 @@ fn crash_lag_in_the_working_tree_is_repaired_on_open() {
     assert_git_clean(&s.path);
 }
 
+/// A program that opens a store only to write (as the CLI's `set` does) skips the check on
+/// open: its write must repair the same, under the lock, before it starts.
+#[test]
+fn a_write_repairs_what_a_crash_left_when_opening_did_not_look() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("doc", &json!({"v": 1})).expect("set");
+    let v1 = std::fs::read(s.path.join("doc.json")).expect("read");
+    let index_v1 = std::fs::read(s.path.join(".git/index")).expect("index");
+    store.set("doc", &json!({"v": 2})).expect("set");
+    drop(store);
+    // A writer died after its commit: files and index old, its holder record and temporary
+    // files left.
+    std::fs::write(s.path.join("doc.json"), &v1).expect("write");
+    std::fs::write(s.path.join(".git/index"), &index_v1).expect("index");
+    std::fs::write(s.path.join(".git/index.lock"), b"").expect("stale lock");
+    std::fs::write(
+        s.path.join(".git/gitstate.lock"),
+        br#"{"pid":999999,"host":"h","op":"set doc","since":"2026-01-01T00:00:00Z"}"#,
+    )
+    .expect("stale record");
+    let tmp = s.path.join(".git/objects/gitstate-tmp-3");
+    std::fs::write(&tmp, b"junk").expect("tmp");
+    let options = || gitstate::Options::default().recover_on_open(false);
+    let store = gitstate::Store::open(&s.path, options()).expect("open");
+    assert_eq!(
+        std::fs::read(s.path.join("doc.json")).expect("read"),
+        v1,
+        "opening repaired although told not to look"
+    );
+    store.set("other", &1).expect("the write repairs first");
+    assert_eq!(
+        std::fs::read_to_string(s.path.join("doc.json")).expect("read"),
+        "{\n  \"v\": 2\n}\n"
+    );
+    assert!(
+        !tmp.exists(),
+        "the dead writer's temporary file is still there"
+    );
+    let status = store.status().expect("status");
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+    assert!(status.leftovers.is_empty(), "{:?}", status.leftovers);
+    assert_git_clean(&s.path);
+    drop(store);
+
+    // After a power cut (the branch's ref file predates this boot), with the holder record
+    // lost: an empty object file in a directory changed since the branch moved.
+    let empty = s
+        .path
+        .join(".git/objects/ab/cdef0123456789abcdef0123456789abcdef01");
+    std::fs::create_dir_all(empty.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&empty, b"").expect("empty object");
+    let before_boot =
+        std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 365 * 24 * 3600);
+    std::fs::File::open(s.path.join(".git/refs/heads/main"))
+        .and_then(|f| f.set_modified(before_boot))
+        .expect("age the ref");
+    let store = gitstate::Store::open(&s.path, options()).expect("open");
+    assert!(empty.exists(), "opening searched although told not to look");
+    store.set("other", &2).expect("write");
+    assert!(!empty.exists(), "the write left the empty object file");
+    assert!(store.verify().expect("verify").is_empty());
+    assert_git_clean(&s.path);
+}
+
 /// What a power cut can leave after a commit that deleted a document: the index gone (its
 /// data never synced) and the deleted file back (its removal not yet durable). Nothing but
 /// HEAD's parent says that gitstate wrote that file; recovery must still remove it.

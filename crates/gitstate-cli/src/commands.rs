@@ -28,7 +28,17 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             init(cli, target.clone().unwrap_or(dir), options.shared(sharing))
         }
         command => {
-            let store = Store::open(&dir, options)?;
+            // A command that only writes documents has its write repair what a crash left,
+            // under the store lock, instead of opening checking for it first (about 0.15 ms
+            // of a one-shot command).
+            let writes = matches!(
+                command,
+                Command::Set { .. }
+                    | Command::Rm { .. }
+                    | Command::Patch { .. }
+                    | Command::Update { .. }
+            );
+            let store = Store::open(&dir, options.recover_on_open(!writes))?;
             match command {
                 Command::Init { .. } => unreachable!("handled above"),
                 Command::Set {

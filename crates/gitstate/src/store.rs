@@ -50,6 +50,13 @@ pub struct Options {
     /// [`Sharing::Private`]. Only init reads this: it records the choice in the store's git
     /// config, and every open (whatever its options say) uses what the store recorded.
     pub sharing: Sharing,
+    /// Whether [`Store::open`] looks for what a crash left behind and repairs it (when no
+    /// writer holds the lock). Default: on. A program that opens a store only to write can
+    /// turn it off: every write repairs the same under the store lock before it starts (a
+    /// lagging working tree or index, stale lock files, and, after a writer died holding the
+    /// lock or a power cut, temporary and empty object files). The CLI does so for the
+    /// commands that write.
+    pub recover_on_open: bool,
 }
 
 impl Default for Options {
@@ -67,6 +74,7 @@ impl Default for Options {
             old_version_writes: OldVersionWrites::default(),
             maintenance: std::env::var("GITSTATE_MAINTENANCE").map_or(true, |v| v != "off"),
             sharing: Sharing::default(),
+            recover_on_open: true,
         }
     }
 }
@@ -117,6 +125,12 @@ impl Options {
     /// Set [`Options::commit_time`].
     pub fn commit_time(mut self, time: gix::date::Time) -> Self {
         self.commit_time = Some(time);
+        self
+    }
+
+    /// Set [`Options::recover_on_open`].
+    pub fn recover_on_open(mut self, on: bool) -> Self {
+        self.recover_on_open = on;
         self
     }
 
@@ -301,7 +315,9 @@ impl Store {
         };
         // Reads never depend on the working tree, so a repair that cannot be done now (it is
         // retried, and reported, by the next write) does not stop the store from opening.
-        let _ = store.recover_if_free();
+        if store.options.recover_on_open {
+            let _ = store.recover_if_free();
+        }
         Ok(store)
     }
 
@@ -622,23 +638,34 @@ impl Store {
             return Ok(());
         }
         match StoreLock::acquire(&self.git_dir, self.sharing, "recover", Duration::ZERO) {
-            Ok(lock) => {
-                let died = died_holding || lock.previous_holder_died;
-                // After a power cut the holder record itself may be lost: the directories
-                // changed since the branch last moved are searched whenever a power cut can
-                // have happened since.
-                if died || self.power_cut_possible() {
-                    let since = if died { None } else { self.branch_changed() };
-                    crate::objects::remove_empty_loose_objects(
-                        &self.git_dir.join("objects"),
-                        since,
-                    )?;
-                }
-                self.recover_locked(&repo, true, died).map(|_| ())
-            }
+            Ok(lock) => self
+                .recover_after_crash(&repo, died_holding || lock.previous_holder_died, true)
+                .map(|_| ()),
             Err(Error::Locked { .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Recovery under the lock, including what only a crash leaves: after a writer `died`
+    /// holding the lock or a power cut, empty object files (after a power cut the holder
+    /// record itself may be lost: the directories changed since the branch last moved are
+    /// searched whenever a power cut can have happened since) and temporary files. With
+    /// `full`, temporary files are looked for in any case. See [`Store::recover_locked`].
+    pub(crate) fn recover_after_crash(
+        &self,
+        repo: &gix::Repository,
+        died: bool,
+        full: bool,
+    ) -> Result<Recovered, Error> {
+        let since = self.branch_changed();
+        // Without the branch's time, a power cut is a guess that would search every object
+        // directory: made for a recovery that was asked for (`full`), not before every write.
+        let power_cut = self.power_cut_possible() && (full || since.is_some());
+        if died || power_cut {
+            let since = if died { None } else { since };
+            crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"), since)?;
+        }
+        self.recover_locked(repo, full || died || power_cut, died)
     }
 
     /// When the branch's ref file was last written (`None` when it is not a loose ref).

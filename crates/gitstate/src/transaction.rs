@@ -255,7 +255,7 @@ impl Store {
             files,
             mut index,
             ..
-        } = self.recover_locked(&repo, false, lock.previous_holder_died)?;
+        } = self.recover_after_crash(&repo, lock.previous_holder_died, false)?;
         let head = snapshot.commit_id();
         let wt = self.worktree();
 
