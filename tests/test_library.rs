@@ -345,6 +345,9 @@ fn a_write_repairs_what_a_crash_left_when_opening_did_not_look() {
         .join(".git/objects/ab/cdef0123456789abcdef0123456789abcdef01");
     std::fs::create_dir_all(empty.parent().expect("parent")).expect("mkdir");
     std::fs::write(&empty, b"").expect("empty object");
+    // A `git add` beside it is writing an object: git's temporary file is empty for now.
+    let gits = empty.with_file_name("tmp_obj_Ab12Cd");
+    std::fs::write(&gits, b"").expect("git's temporary file");
     let before_boot =
         std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 365 * 24 * 3600);
     std::fs::File::open(s.path.join(".git/refs/heads/main"))
@@ -354,6 +357,11 @@ fn a_write_repairs_what_a_crash_left_when_opening_did_not_look() {
     assert!(empty.exists(), "opening searched although told not to look");
     store.set("other", &2).expect("write");
     assert!(!empty.exists(), "the write left the empty object file");
+    assert!(
+        gits.exists(),
+        "git's temporary file was taken for an empty object"
+    );
+    std::fs::remove_file(&gits).expect("git renames it into place");
     assert!(store.verify().expect("verify").is_empty());
     assert_git_clean(&s.path);
 }

@@ -84,8 +84,10 @@ fn linking(path: &Path) -> &'static str {
             let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
             if text.contains("statically linked") || text.contains("not a dynamic executable") {
                 "linked statically"
-            } else {
+            } else if out.status.success() {
                 "linked dynamically"
+            } else {
+                "linking unknown: ldd failed"
             }
         }
         Err(_) => "linking unknown: no ldd",

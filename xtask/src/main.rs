@@ -233,11 +233,32 @@ fn dist() -> Result<PathBuf, String> {
         .ok_or("rustc -vV names no host")?
         .trim()
         .to_owned();
-    if !host.ends_with("-linux-gnu") {
+    let dynamic = || -> Result<PathBuf, String> {
         cargo(&["build", "--release", "-p", "gitstate-cli"])?;
-        return Ok(root().join("target/release/gitstate"));
+        Ok(root().join("target/release/gitstate"))
+    };
+    if !host.ends_with("-linux-gnu") {
+        return dynamic();
     }
-    step(
+    // Added to the flags the caller set, not instead of them; cargo reads only the encoded
+    // form when that is set.
+    const STATIC: &str = "target-feature=+crt-static";
+    let (var, flags) = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        Ok(enc) if !enc.is_empty() => (
+            "CARGO_ENCODED_RUSTFLAGS",
+            format!("{enc}\x1f-C\x1f{STATIC}"),
+        ),
+        _ => (
+            "RUSTFLAGS",
+            format!(
+                "{} -C {STATIC}",
+                std::env::var("RUSTFLAGS").unwrap_or_default()
+            )
+            .trim()
+            .to_owned(),
+        ),
+    };
+    let built = step(
         "cargo",
         &[
             "build",
@@ -247,9 +268,16 @@ fn dist() -> Result<PathBuf, String> {
             "--target",
             &host,
         ],
-        &[("RUSTFLAGS", "-C target-feature=+crt-static")],
-    )?;
-    Ok(root().join("target").join(&host).join("release/gitstate"))
+        &[(var, &flags)],
+    );
+    match built {
+        Ok(()) => Ok(root().join("target").join(&host).join("release/gitstate")),
+        Err(e) => {
+            // glibc's static libraries are a separate package on some systems.
+            eprintln!("xtask: {e}; building the CLI linked dynamically instead");
+            dynamic()
+        }
+    }
 }
 
 fn demo() -> Result<(), String> {

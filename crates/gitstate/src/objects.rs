@@ -419,8 +419,17 @@ pub(crate) fn empty_loose_objects(
             other => other.io_context("list directory", &dir)?,
         };
         for object in objects {
-            let path = object.io_context("list directory", &dir)?.path();
-            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            let object = object.io_context("list directory", &dir)?;
+            // Only object files: git's own temporary files here (`tmp_obj_*`) are empty for
+            // a moment while a `git add` beside us writes them.
+            let is_object_name = object
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.len() == 38 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+            let path = object.path();
+            if is_object_name
+                && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0)
+            {
                 found.push(path);
             }
         }

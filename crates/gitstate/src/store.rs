@@ -657,10 +657,16 @@ impl Store {
         died: bool,
         full: bool,
     ) -> Result<Recovered, Error> {
+        if died {
+            // First: a failure below must not leave the dead writer's git locks, which only
+            // its holder record (overwritten by this lock) shows to be stale.
+            remove_files(&self.stale_lock_files(true))?;
+        }
         let since = self.branch_changed();
-        // Without the branch's time, a power cut is a guess that would search every object
+        // With either time unknown, a power cut is a guess that would search every object
         // directory: made for a recovery that was asked for (`full`), not before every write.
-        let power_cut = self.power_cut_possible() && (full || since.is_some());
+        let power_cut =
+            self.power_cut_possible() && (full || (since.is_some() && boot_time().is_some()));
         if died || power_cut {
             let since = if died { None } else { since };
             crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"), since)?;
