@@ -293,6 +293,86 @@ fn crash_lag_in_the_working_tree_is_repaired_on_open() {
     assert_git_clean(&s.path);
 }
 
+/// A write syncs its reflog line with its objects and does not sync the ref's rename: a
+/// power cut can lose the rename of acknowledged writes. Recovery rolls the branch forward
+/// along gitstate's reflog lines, and takes back the last line when its commit is not whole
+/// (a write the cut stopped in its barrier).
+#[test]
+fn a_power_cut_that_loses_the_refs_rename_rolls_the_branch_forward_to_its_reflog() {
+    let s = TempStore::init();
+    let store = s.open();
+    store.set("doc", &json!({"v": 1})).expect("set");
+    let p = store.head().expect("head").expect("born");
+    store.set("doc", &json!({"v": 2})).expect("set");
+    store.set("doc", &json!({"v": 3})).expect("set");
+    let c = store.head().expect("head").expect("born");
+    drop(store);
+    let ref_path = s.path.join(".git/refs/heads/main");
+    let before_boot =
+        std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 365 * 24 * 3600);
+    // Everything on the disk was written before the boot that follows the cut.
+    let lose_renames = |to: &dyn std::fmt::Display| {
+        std::fs::write(&ref_path, format!("{to}\n")).expect("the ref as on disk");
+        for written in [&ref_path, &s.path.join(".git/logs/refs/heads/main")] {
+            std::fs::File::open(written)
+                .and_then(|f| f.set_modified(before_boot))
+                .expect("age it");
+        }
+    };
+    // Both later renames lost: the branch comes back at the last acknowledged write.
+    lose_renames(&p);
+    let store = s.open();
+    assert_eq!(store.head().expect("head"), Some(c), "not rolled forward");
+    assert_eq!(
+        store.get::<serde_json::Value, _>("doc").expect("get"),
+        Some(json!({"v": 3}))
+    );
+    let status = store.status().expect("status");
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+    assert_git_clean(&s.path);
+    drop(store);
+
+    // A write the cut stopped in its barrier: its line is there, its commit is not whole,
+    // and it never reached the working tree (that comes after the rename).
+    let store = s.open();
+    let doc = std::fs::read(s.path.join("doc.json")).expect("doc");
+    let index = std::fs::read(s.path.join(".git/index")).expect("index");
+    store.set("doc", &json!({"v": 4})).expect("set");
+    std::fs::write(s.path.join("doc.json"), &doc).expect("doc as before");
+    std::fs::write(s.path.join(".git/index"), &index).expect("index as before");
+    let d = store.head().expect("head").expect("born");
+    drop(store);
+    let hex = d.to_string();
+    let object = s.path.join(".git/objects").join(&hex[..2]).join(&hex[2..]);
+    std::fs::remove_file(&object).expect("the commit object lost");
+    lose_renames(&c);
+    let reflog = s.path.join(".git/logs/refs/heads/main");
+    let lines_before = std::fs::read_to_string(&reflog)
+        .expect("reflog")
+        .lines()
+        .count();
+    let store = s.open();
+    assert_eq!(
+        store.head().expect("head"),
+        Some(c),
+        "moved to a torn commit"
+    );
+    let lines_after = std::fs::read_to_string(&reflog)
+        .expect("reflog")
+        .lines()
+        .count();
+    assert_eq!(
+        lines_after,
+        lines_before - 1,
+        "the torn write's line was kept"
+    );
+    store
+        .set("doc", &json!({"v": 5}))
+        .expect("the next write builds on it");
+    assert!(store.verify().expect("verify").is_empty());
+    assert_git_clean(&s.path);
+}
+
 /// A program that opens a store only to write (as the CLI's `set` does) skips the check on
 /// open: its write must repair the same, under the lock, before it starts.
 #[test]
