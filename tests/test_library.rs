@@ -371,6 +371,18 @@ fn a_power_cut_that_loses_the_refs_rename_rolls_the_branch_forward_to_its_reflog
         .expect("the next write builds on it");
     assert!(store.verify().expect("verify").is_empty());
     assert_git_clean(&s.path);
+    drop(store);
+
+    // A branch moved back by hand, without a reflog line (its ref file is newer than the
+    // reflog): that is no lost rename, and it stays where it was put.
+    std::thread::sleep(std::time::Duration::from_millis(50)); // past the clock's granularity
+    std::fs::write(&ref_path, format!("{c}\n")).expect("moved back by hand");
+    let store = s.open();
+    assert_eq!(
+        store.head().expect("head"),
+        Some(c),
+        "a move by hand was undone"
+    );
 }
 
 /// A program that opens a store only to write (as the CLI's `set` does) skips the check on

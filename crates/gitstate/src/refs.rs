@@ -62,12 +62,36 @@ pub(crate) fn read_branch(repo: &gix::Repository) -> Result<Option<ObjectId>, Er
     }
 }
 
-/// The branch's last value according to its reflog, if the reflog has any line.
+/// The branch's last value according to its reflog, if the reflog has any whole line.
 pub(crate) fn last_reflog_value(git_dir: &Path) -> Option<ObjectId> {
-    let text = std::fs::read(git_dir.join("logs/refs/heads/main")).ok()?;
-    let line = text.split(|b| *b == b'\n').rev().find(|l| !l.is_empty())?;
+    let tail = reflog_tail(&git_dir.join("logs/refs/heads/main"))?;
+    let end = tail.iter().rposition(|b| *b == b'\n')?;
+    let line = tail[..end].rsplit(|b| *b == b'\n').next()?;
     let new = line.get(41..81)?;
     ObjectId::from_hex(new).ok().filter(|id| !id.is_null())
+}
+
+/// The end of the reflog at `path`, enough to hold its last lines (every open and write
+/// looks at the last one; the whole file can hold a line per write ever made).
+fn reflog_tail(path: &Path) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let from = len.saturating_sub(8192);
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut tail = Vec::with_capacity((len - from) as usize);
+    file.read_to_end(&mut tail).ok()?;
+    Some(tail)
+}
+
+/// Whether the reflog's last whole line leaves the branch elsewhere than it is: a crash or
+/// power cut stopped a write after its barrier, or took its rename away (see [`reconcile`]).
+/// Cheap: reads the end of the reflog and the ref.
+pub(crate) fn reflog_leads(repo: &gix::Repository) -> bool {
+    match last_reflog_value(repo.git_dir()) {
+        Some(last) => read_ref(repo).ok() != Some(Some(last)),
+        None => false,
+    }
 }
 
 /// Restore a missing branch to its reflog's last value, when that is a readable commit.
@@ -82,9 +106,23 @@ pub(crate) fn restore_from_reflog(
     if repo.try_find_reference(BRANCH).ok().flatten().is_some() {
         return Ok(None);
     }
-    let Some(last) = last_reflog_value(git_dir) else {
+    let Some(mut last) = last_reflog_value(git_dir) else {
         return Ok(None);
     };
+    // The last line can belong to a write that a power cut stopped in its barrier: then
+    // the branch goes back to where that line started.
+    let tail = reflog_tail(&git_dir.join("logs/refs/heads/main")).unwrap_or_default();
+    let last_line = tail
+        .strip_suffix(b"\n")
+        .and_then(|t| t.rsplit(|b| *b == b'\n').next())
+        .and_then(crate::revision::parse_reflog_line);
+    if let Some(line) = last_line
+        && line.new == last
+        && !commit_whole(repo, last, line.old)
+        && let Some(old) = line.old
+    {
+        last = old;
+    }
     if repo.find_commit(last).is_err() {
         return Err(Error::Corrupt {
             what: format!(
@@ -134,23 +172,21 @@ pub(crate) struct PendingMove<'r> {
     logged: Option<Logged>,
 }
 
-/// Start moving the branch from `expected` to `new`: take git's ref lock, compare, write.
-/// Fails with [`Error::Conflict`] (changing nothing) when the branch is elsewhere or another
-/// program holds the ref lock.
-pub(crate) fn prepare_move(
+/// Create `refs/heads/main.lock` exclusively, waiting a little for a git process that
+/// holds it; [`Error::Conflict`] (naming `expected`) when it stays taken.
+fn take_ref_lock(
     repo: &gix::Repository,
     sharing: Sharing,
     expected: Option<ObjectId>,
-    new: ObjectId,
-) -> Result<PendingMove<'_>, Error> {
+) -> Result<(File, PathBuf), Error> {
     let lock_path = repo.git_dir().join("refs/heads/main.lock");
     // A git process (a `git commit`, a reflog expiry) holds the ref lock for milliseconds:
     // wait a little for it before reporting a conflict.
     let mut pause = std::time::Duration::from_millis(1);
     let mut waited = std::time::Duration::ZERO;
-    let lock = loop {
+    loop {
         match durable::create_new(&lock_path, sharing.file_mode()) {
-            Ok(f) => break f,
+            Ok(f) => return Ok((f, lock_path)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && waited < LOCK_PATIENCE => {
                 std::thread::sleep(pause);
                 waited += pause;
@@ -165,7 +201,19 @@ pub(crate) fn prepare_move(
             }
             Err(e) => return Err(e).io_context("create ref lock", &lock_path),
         }
-    };
+    }
+}
+
+/// Start moving the branch from `expected` to `new`: take git's ref lock, compare, write.
+/// Fails with [`Error::Conflict`] (changing nothing) when the branch is elsewhere or another
+/// program holds the ref lock.
+pub(crate) fn prepare_move(
+    repo: &gix::Repository,
+    sharing: Sharing,
+    expected: Option<ObjectId>,
+    new: ObjectId,
+) -> Result<PendingMove<'_>, Error> {
+    let (lock, lock_path) = take_ref_lock(repo, sharing, expected)?;
     let mut pending = PendingMove {
         repo,
         lock: Some(lock),
@@ -239,12 +287,17 @@ impl PendingMove<'_> {
 
 impl Drop for PendingMove<'_> {
     fn drop(&mut self) {
+        // The move did not happen: its reflog line must not say it did. Taken back (and
+        // synced: the barrier may have made it durable) while the ref lock still keeps git
+        // from appending a line of its own.
+        if let Some(logged) = self.logged.take() {
+            let _ = logged
+                .file
+                .set_len(logged.len_before)
+                .and_then(|()| logged.file.sync_all());
+        }
         if self.lock.take().is_some() {
             let _ = std::fs::remove_file(&self.lock_path);
-        }
-        // The move did not happen: its reflog line must not say it did.
-        if let Some(logged) = self.logged.take() {
-            let _ = logged.file.set_len(logged.len_before);
         }
     }
 }
@@ -302,8 +355,11 @@ fn append_reflog(
         // Its name must be durable with the line.
         made.push((File::open(&dir).io_context("open", &dir)?, dir.clone()));
     }
-    file.write_all(line.as_bytes())
-        .io_context("append to reflog", &path)?;
+    if let Err(e) = file.write_all(line.as_bytes()) {
+        // A part of the line (a full disk) would glue the next line onto it.
+        let _ = file.set_len(len_before);
+        return Err(e).io_context("append to reflog", &path);
+    }
     Ok(Logged {
         file,
         path,
@@ -319,46 +375,73 @@ fn append_reflog(
 /// durable (it was synced before the write returned); only the last line can belong to a
 /// write the cut stopped in its barrier, whose objects may be torn.
 ///
-/// So: a torn last line (no newline) is cut off; when the lines after the one that set the
-/// branch's current value form a chain of gitstate's moves (each starting where the one
-/// before ended), the branch moves, durably, to the end of that chain, or to the line
-/// before it when the last line's commit is not whole (its line is then taken back too).
-/// Anything else (a move by another program, lines that do not chain) is left alone.
+/// So, holding git's ref lock (a git process appending its own line is never cut): a torn
+/// last line (no newline) is cut off; when the lines after the one that set the branch's
+/// current value form a chain of gitstate's moves (each starting where the one before
+/// ended), the branch moves, durably, to the end of that chain, or to the line before it
+/// when the last line's commit is not whole (its line is then taken back too). Anything
+/// else (a move by another program, lines that do not chain) is left alone, and so is a
+/// ref file written after the reflog (moved by hand, without a line of its own). A missing
+/// ref is rolled forward only when `missing_ref_too` (after a power cut or a dead writer, or
+/// when recovery was asked for): a ref deleted by hand is otherwise refused by
+/// [`read_branch`].
 ///
 /// Returns the commit the branch was rolled forward to.
 pub(crate) fn reconcile(
     repo: &gix::Repository,
     sharing: Sharing,
+    missing_ref_too: bool,
 ) -> Result<Option<ObjectId>, Error> {
     let path = repo.git_dir().join("logs/refs/heads/main");
+    let ref_path = repo.git_dir().join(BRANCH);
+    let modified = |p: &Path| std::fs::symlink_metadata(p).and_then(|m| m.modified()).ok();
+    let Ok(current) = read_ref(repo) else {
+        // Damaged: the caller deals with it.
+        return Ok(None);
+    };
+    match (current, modified(&ref_path), modified(&path)) {
+        (None, _, _) if !missing_ref_too => return Ok(None),
+        (Some(_), Some(ref_time), Some(log_time)) if ref_time > log_time => return Ok(None),
+        _ => {}
+    }
+    let (lock, lock_path) = take_ref_lock(repo, sharing, current)?;
+    let mut pending = PendingMove {
+        repo,
+        lock: Some(lock),
+        lock_path,
+        expected: current,
+        new: ObjectId::null(gix::hash::Kind::Sha1),
+        sharing,
+        logged: None,
+    };
+    // Read again under the lock: nothing moves the branch or appends now.
+    if read_ref(repo)? != current {
+        return Ok(None);
+    }
     let text = match std::fs::read(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).io_context("read reflog", &path),
     };
     let whole_len = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let mut lines = Vec::new();
+    let mut starts = Vec::new();
+    let mut parsed = Vec::new();
     let mut start = 0;
     for line in text[..whole_len].split_inclusive(|b| *b == b'\n') {
-        lines.push((start, start + line.len(), line));
+        starts.push(start);
+        parsed.push(crate::revision::parse_reflog_line(
+            line.strip_suffix(b"\n").unwrap_or(line),
+        ));
         start += line.len();
     }
-    let Ok(current) = read_ref(repo) else {
-        // Damaged: the caller deals with it.
-        return Ok(None);
-    };
-    let parsed: Vec<_> = lines
-        .iter()
-        .map(|(_, _, l)| crate::revision::parse_reflog_line(l.strip_suffix(b"\n").unwrap_or(l)))
-        .collect();
     let set_current = parsed
         .iter()
         .rposition(|p| p.as_ref().is_some_and(|p| Some(p.new) == current));
     let ahead_from = match (set_current, current) {
         (Some(i), _) => i + 1,
-        // An unborn branch: every line is ahead of it.
+        // A branch that has no ref file: every line is ahead of it.
         (None, None) => 0,
-        (None, Some(_)) => lines.len(),
+        (None, Some(_)) => parsed.len(),
     };
     let mut chain = Vec::new();
     let mut at = current;
@@ -379,7 +462,22 @@ pub(crate) fn reconcile(
         && !commit_whole(repo, new, old)
     {
         chain.pop();
-        keep_len = lines[ahead_from + chain.len()].0;
+        keep_len = starts[ahead_from + chain.len()];
+    }
+    let target = chain.last().map(|&(_, new)| new);
+    if let Some(target) = target {
+        // The objects of a write stopped inside its barrier may be whole in the page cache
+        // only (a killed writer): make everything durable before the branch points at it.
+        let dir = File::open(repo.git_dir()).io_context("open", repo.git_dir())?;
+        rustix::fs::syncfs(&dir)
+            .map_err(std::io::Error::from)
+            .io_context("sync the file system of", repo.git_dir())?;
+        pending.new = target;
+        if let Some(lock) = pending.lock.as_mut() {
+            lock.write_all(format!("{target}\n").as_bytes())
+                .and_then(|()| lock.sync_all())
+                .io_context("write", &pending.lock_path)?;
+        }
     }
     if keep_len < text.len() {
         let file = std::fs::OpenOptions::new()
@@ -390,15 +488,13 @@ pub(crate) fn reconcile(
             .and_then(|()| file.sync_all())
             .io_context("cut the reflog back", &path)?;
     }
-    let Some(&(_, target)) = chain.last() else {
-        return Ok(None);
-    };
-    let pending = prepare_move(repo, sharing, current, target)?;
-    for (file, path) in pending.to_sync() {
-        file.sync_all().io_context("sync", path)?;
+    match target {
+        Some(target) => {
+            pending.commit(true)?;
+            Ok(Some(target))
+        }
+        None => Ok(None),
     }
-    pending.commit(true)?;
-    Ok(Some(target))
 }
 
 /// Whether every object that commit `id` added on top of `parent` is there and whole: the

@@ -625,7 +625,7 @@ impl Store {
         // commit is not whole is taken back first (see `refs::reconcile`), which needs the
         // ref lock free.
         remove_files(&self.stale_lock_files(lock.previous_holder_died))?;
-        refs::reconcile(&self.repo(), self.sharing)?;
+        refs::reconcile(&self.repo(), self.sharing, true)?;
         refs::restore_from_reflog(&self.repo(), self.sharing, self.options.durability)?;
         self.recover_locked(&self.repo(), true, lock.previous_holder_died)
             .map(|r| r.repaired)
@@ -719,9 +719,7 @@ impl Store {
         if !self.lock_files().is_empty() || self.has_object_tmp_files()? {
             return Ok(true);
         }
-        if self.reflog_may_lead()
-            && refs::last_reflog_value(&self.git_dir) != refs::read_branch(repo).ok().flatten()
-        {
+        if refs::reflog_leads(repo) {
             return Ok(true);
         }
         if self.power_cut_possible()
@@ -756,8 +754,8 @@ impl Store {
         }
         // A write's rename is not synced (its reflog line is): after a crash or power cut
         // the branch may be behind its reflog.
-        if writer_died || self.reflog_may_lead() {
-            refs::reconcile(repo, self.sharing)?;
+        if refs::reflog_leads(repo) {
+            refs::reconcile(repo, self.sharing, writer_died || self.reflog_may_lead())?;
         }
         let wt = self.worktree();
         let mut index = wt.load_index().unwrap_or_else(|_| {
