@@ -186,10 +186,8 @@ fn a_crash_at_every_step_of_the_write_protocol_leaves_a_consistent_store() {
         .collect();
     assert!(points.len() >= 9);
     let mut committed_from = None;
-    // The commit point: the barrier, which makes the objects and the reflog line that
-    // records the move durable; recovery completes a rename the crash stopped.
     for (i, point) in points.iter().enumerate() {
-        if *point == "after-barrier" {
+        if *point == "after-rename" {
             committed_from = Some(i);
         }
     }

@@ -111,7 +111,7 @@ impl Store {
         std::io::Write::write_all(&mut lock, format!("{tag_id}\n").as_bytes())
             .io_context("write", &lock_path)?;
         let result = writer
-            .finish(&[(&lock, &lock_path)])
+            .finish(Some((&lock, &lock_path)))
             .and_then(|()| {
                 std::fs::rename(&lock_path, &ref_path).io_context("rename into place", &ref_path)
             })

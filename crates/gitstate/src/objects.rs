@@ -256,9 +256,9 @@ impl<'a> ObjectWriter<'a> {
         Ok(())
     }
 
-    /// The sync barrier: after this returns, every object written (and `extra`: the branch's
-    /// lock file and reflog) is durable, and a ref may point at the objects.
-    pub(crate) fn finish(mut self, extra: &[(&File, &Path)]) -> Result<(), Error> {
+    /// The sync barrier: after this returns, every object written (and `extra`, the branch's
+    /// lock file) is durable, and a ref may point at the objects.
+    pub(crate) fn finish(mut self, extra: Option<(&File, &Path)>) -> Result<(), Error> {
         self.place_pending()?;
         if !self.durability.syncs() {
             return Ok(());
@@ -284,7 +284,7 @@ impl<'a> ObjectWriter<'a> {
                     .iter()
                     .chain(&dirs)
                     .map(|(f, p)| (f, p.as_path()))
-                    .chain(extra.iter().copied())
+                    .chain(extra)
                     .collect();
                 durable::sync_all_together(&items)
             }

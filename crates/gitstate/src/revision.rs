@@ -88,8 +88,7 @@ fn reflog_entry(repo: &gix::Repository, n: usize) -> Result<Option<ObjectId>, Er
             });
         }
     };
-    let head = refs::read_branch(repo)?;
-    let line = settled_lines(&text, head).nth(n);
+    let line = text.lines().rev().nth(n);
     Ok(line.and_then(|l| {
         let new = l.split(|b| *b == b' ').nth(1)?;
         ObjectId::from_hex(new).ok()
@@ -175,32 +174,6 @@ enum ReflogWalk {
     Unusable,
 }
 
-/// The reflog's lines, newest first, without those ahead of the branch `head`: a write
-/// appends its line before it renames the ref (the line is synced with its objects), so for
-/// the length of its sync barrier the last line can name a move not yet made.
-fn settled_lines(text: &[u8], head: Option<ObjectId>) -> impl Iterator<Item = &[u8]> {
-    let mut lines = text.lines().rev().peekable();
-    let ahead = text
-        .lines()
-        .rev()
-        .take_while(|l| parse_reflog_line(l).is_some_and(|e| Some(e.new) != head))
-        .count();
-    // Only when the line that set `head` follows: otherwise the reflog does not mirror the
-    // branch at all, and the callers find that out themselves.
-    let matched = text
-        .lines()
-        .rev()
-        .nth(ahead)
-        .and_then(parse_reflog_line)
-        .is_some_and(|e| Some(e.new) == head);
-    if matched {
-        for _ in 0..ahead {
-            lines.next();
-        }
-    }
-    lines
-}
-
 fn reflog_walk(
     repo: &gix::Repository,
     head: Option<ObjectId>,
@@ -210,7 +183,7 @@ fn reflog_walk(
         return Ok(ReflogWalk::Unusable);
     };
     let mut expected_new = head;
-    for line in settled_lines(&text, head) {
+    for line in text.lines().rev() {
         let Some(entry) = parse_reflog_line(line) else {
             return Ok(ReflogWalk::Unusable);
         };
@@ -236,15 +209,15 @@ fn reflog_walk(
     Ok(ReflogWalk::ContinueFrom(expected_new))
 }
 
-pub(crate) struct ReflogLine<'a> {
-    pub(crate) old: Option<ObjectId>,
-    pub(crate) new: ObjectId,
-    pub(crate) seconds: i64,
-    pub(crate) message: &'a [u8],
+struct ReflogLine<'a> {
+    old: Option<ObjectId>,
+    new: ObjectId,
+    seconds: i64,
+    message: &'a [u8],
 }
 
 /// `OLD NEW NAME <EMAIL> SECONDS OFFSET\tMESSAGE`
-pub(crate) fn parse_reflog_line(line: &[u8]) -> Option<ReflogLine<'_>> {
+fn parse_reflog_line(line: &[u8]) -> Option<ReflogLine<'_>> {
     let (head, message) = match line.find_byte(b'\t') {
         Some(i) => (&line[..i], &line[i + 1..]),
         None => (line, &b""[..]),
@@ -268,29 +241,6 @@ pub(crate) fn parse_reflog_line(line: &[u8]) -> Option<ReflogLine<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_ahead_of_the_branch_are_skipped_only_when_the_branch_follows() {
-        let id = |b: u8| ObjectId::from_bytes_or_panic(&[b; 20]);
-        let line = |old: u8, new: u8| {
-            format!(
-                "{} {} g <g@x> 100 +0000\tgitstate: set doc\n",
-                id(old),
-                id(new)
-            )
-        };
-        let text = [line(0, 1), line(1, 2), line(2, 3)].concat();
-        let news = |head: u8| -> Vec<ObjectId> {
-            settled_lines(text.as_bytes(), Some(id(head)))
-                .filter_map(|l| parse_reflog_line(l).map(|e| e.new))
-                .collect()
-        };
-        // A write between its barrier and its rename: the last line is ahead of the branch.
-        assert_eq!(news(2), vec![id(2), id(1)]);
-        assert_eq!(news(3), vec![id(3), id(2), id(1)]);
-        // A branch the reflog never set: nothing skipped, the callers see the mismatch.
-        assert_eq!(news(9).len(), 3);
-    }
 
     #[test]
     fn reflog_forms() {

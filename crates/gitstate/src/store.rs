@@ -621,11 +621,6 @@ impl Store {
             self.options.lock_timeout,
         )?;
         crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"), None)?;
-        // Before a missing branch is restored from the reflog's last line: a last line whose
-        // commit is not whole is taken back first (see `refs::reconcile`), which needs the
-        // ref lock free.
-        remove_files(&self.stale_lock_files(lock.previous_holder_died))?;
-        refs::reconcile(&self.repo(), self.sharing, true)?;
         refs::restore_from_reflog(&self.repo(), self.sharing, self.options.durability)?;
         self.recover_locked(&self.repo(), true, lock.previous_holder_died)
             .map(|r| r.repaired)
@@ -679,21 +674,6 @@ impl Store {
         self.recover_locked(repo, full || died || power_cut, died)
     }
 
-    /// Whether a power cut since the last write can have left the branch behind its reflog:
-    /// the reflog (which every write appends to and syncs) was written before this boot.
-    /// Not the branch's own time: a power cut can take the ref file away altogether (its
-    /// name may never have been synced), and a ref file deleted by hand must not be
-    /// restored behind the user's back (`recover` does that when asked).
-    fn reflog_may_lead(&self) -> bool {
-        let written = std::fs::symlink_metadata(self.git_dir.join("logs/refs/heads/main"))
-            .and_then(|m| m.modified())
-            .ok();
-        match (written, boot_time()) {
-            (Some(written), Some(booted)) => written < booted,
-            _ => false,
-        }
-    }
-
     /// When the branch's ref file was last written (`None` when it is not a loose ref).
     fn branch_changed(&self) -> Option<std::time::SystemTime> {
         std::fs::symlink_metadata(self.git_dir.join(refs::BRANCH))
@@ -717,9 +697,6 @@ impl Store {
     /// A cheap check for leftovers of a crash.
     fn needs_recovery(&self, repo: &gix::Repository) -> Result<bool, Error> {
         if !self.lock_files().is_empty() || self.has_object_tmp_files()? {
-            return Ok(true);
-        }
-        if refs::reflog_leads(repo) {
             return Ok(true);
         }
         if self.power_cut_possible()
@@ -751,11 +728,6 @@ impl Store {
             self.remove_leftovers(writer_died)?;
         } else {
             remove_files(&self.stale_lock_files(writer_died))?;
-        }
-        // A write's rename is not synced (its reflog line is): after a crash or power cut
-        // the branch may be behind its reflog.
-        if refs::reflog_leads(repo) {
-            refs::reconcile(repo, self.sharing, writer_died || self.reflog_may_lead())?;
         }
         let wt = self.worktree();
         let mut index = wt.load_index().unwrap_or_else(|_| {

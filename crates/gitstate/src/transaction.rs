@@ -7,11 +7,9 @@
 //! 2. stage the edits against the current commit (`update` reads here, under the lock);
 //! 3. refuse documents whose files were edited outside gitstate;
 //! 4. write blobs, trees and the commit as loose objects (`objects`);
-//! 5. take git's ref lock, check the branch has not moved, append the reflog line (`refs`);
-//! 6. one sync barrier for the objects, their directories, the ref lock file and the
-//!    reflog: the commit point;
-//! 7. rename the ref lock over the branch (not synced: recovery rolls the branch forward to
-//!    its reflog when a power cut loses the rename);
+//! 5. take git's ref lock and check the branch has not moved (`refs`);
+//! 6. one sync barrier for the objects, their directories and the ref lock file;
+//! 7. rename the ref lock over the branch and sync its directory: the commit point;
 //! 8. replace the document files and the index (not synced: a crash here is repaired by 1).
 
 use std::collections::BTreeMap;
@@ -432,24 +430,24 @@ impl Store {
         };
         let id = writer.write_object(&commit)?;
         crash_point("after-objects");
-        let mut pending = refs::prepare_move(repo, self.sharing(), parent, id)?;
+        let pending = refs::prepare_move(repo, self.sharing(), parent, id)?;
         crash_point("after-ref-lock");
+        writer.finish(pending.lock_file())?;
+        crash_point("after-barrier");
         let identity = format!("{} <{}>", who.0, who.1);
         let summary = format!(
             "{}{}",
             refs::REFLOG_PREFIX,
             text.lines().next().unwrap_or_default()
         );
-        pending.log(&ReflogEntry {
-            identity: &identity,
-            time,
-            message: &summary,
-        })?;
-        writer.finish(&pending.to_sync())?;
-        crash_point("after-barrier");
-        // The rename is not synced: the reflog line, synced in the barrier, records the move,
-        // and recovery rolls the branch forward to it if a power cut loses the rename.
-        pending.commit(false)?;
+        pending.commit(
+            &ReflogEntry {
+                identity: &identity,
+                time,
+                message: &summary,
+            },
+            self.options().durability,
+        )?;
         Ok(id)
     }
 }
