@@ -5,7 +5,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use gitstate::{Durability, Error, Options, Store};
-use gitstate_tests::{TempStore, assert_git_clean, cli, commit_count, git, head};
+use gitstate_tests::{
+    TempStore, assert_git_clean, before_boot, cli, commit_count, git, head,
+    leave_dead_writer_record, set_mtime,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -276,11 +279,7 @@ fn crash_lag_in_the_working_tree_is_repaired_on_open() {
     std::fs::write(s.path.join(".git/index"), &index_v1).expect("index");
     std::fs::write(s.path.join(".git/index.lock"), b"").expect("stale lock");
     // The writer that left them died holding the store lock: its record is still there.
-    std::fs::write(
-        s.path.join(".git/gitstate.lock"),
-        br#"{"pid":999999,"host":"h","op":"set doc","since":"2026-01-01T00:00:00Z"}"#,
-    )
-    .expect("stale record");
+    leave_dead_writer_record(&s.path);
     std::fs::write(s.path.join(".git/objects/gitstate-tmp-0"), b"junk").expect("tmp");
     std::fs::write(s.path.join(".gitstate-tmp"), b"junk").expect("tmp");
     let reopened = s.open();
@@ -309,11 +308,7 @@ fn a_write_repairs_what_a_crash_left_when_opening_did_not_look() {
     std::fs::write(s.path.join("doc.json"), &v1).expect("write");
     std::fs::write(s.path.join(".git/index"), &index_v1).expect("index");
     std::fs::write(s.path.join(".git/index.lock"), b"").expect("stale lock");
-    std::fs::write(
-        s.path.join(".git/gitstate.lock"),
-        br#"{"pid":999999,"host":"h","op":"set doc","since":"2026-01-01T00:00:00Z"}"#,
-    )
-    .expect("stale record");
+    leave_dead_writer_record(&s.path);
     let tmp = s.path.join(".git/objects/gitstate-tmp-3");
     std::fs::write(&tmp, b"junk").expect("tmp");
     let options = || gitstate::Options::default().recover_on_open(false);
@@ -348,11 +343,8 @@ fn a_write_repairs_what_a_crash_left_when_opening_did_not_look() {
     // A `git add` beside it is writing an object: git's temporary file is empty for now.
     let gits = empty.with_file_name("tmp_obj_Ab12Cd");
     std::fs::write(&gits, b"").expect("git's temporary file");
-    let before_boot =
-        std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 365 * 24 * 3600);
-    std::fs::File::open(s.path.join(".git/refs/heads/main"))
-        .and_then(|f| f.set_modified(before_boot))
-        .expect("age the ref");
+    let booted_after = before_boot();
+    set_mtime(&s.path.join(".git/refs/heads/main"), booted_after);
     let store = gitstate::Store::open(&s.path, options()).expect("open");
     assert!(empty.exists(), "opening searched although told not to look");
     store.set("other", &2).expect("write");
@@ -504,11 +496,8 @@ fn empty_object_files_left_by_a_power_cut_are_removed_on_open() {
     // After a reboot (the branch's ref file was written before this boot), its directory,
     // changed after the branch last moved, is searched on open, even when the power cut
     // also took the holder record away.
-    let before_boot =
-        std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 365 * 24 * 3600);
-    std::fs::File::open(s.path.join(".git/refs/heads/main"))
-        .and_then(|f| f.set_modified(before_boot))
-        .expect("age the ref");
+    let booted_after = before_boot();
+    set_mtime(&s.path.join(".git/refs/heads/main"), booted_after);
     let store = s.open();
     assert!(
         !empty.exists(),
@@ -518,20 +507,14 @@ fn empty_object_files_left_by_a_power_cut_are_removed_on_open() {
     // In a directory that has not changed since the branch moved, and with no sign of a
     // dead writer, only a full scan finds it: verify reports it...
     std::fs::write(&empty, b"").expect("empty object");
-    let long_ago = before_boot - std::time::Duration::from_secs(3600);
-    std::fs::File::open(fan_out)
-        .and_then(|d| d.set_modified(long_ago))
-        .expect("age the directory");
+    let long_ago = booted_after - std::time::Duration::from_secs(3600);
+    set_mtime(fan_out, long_ago);
     let verify = s.verify();
     assert!(
         verify.iter().any(|p| p.contains("empty object file")),
         "verify must report it: {verify:?}"
     );
-    std::fs::write(
-        s.path.join(".git/gitstate.lock"),
-        br#"{"pid":999999,"host":"h","op":"set doc","since":"2026-01-01T00:00:00Z"}"#,
-    )
-    .expect("stale record");
+    leave_dead_writer_record(&s.path);
     // ...and the dead writer's record makes opening look everywhere.
     let store = s.open();
     assert!(!empty.exists(), "the empty object file is still there");

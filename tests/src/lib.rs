@@ -249,3 +249,26 @@ impl Lcg {
         self.next_u64() % n
     }
 }
+
+/// Leave the holder record of a gitstate writer that died holding the store lock (as SIGKILL
+/// or a crash leaves it), in the store at `store`.
+pub fn leave_dead_writer_record(store: &Path) {
+    std::fs::write(
+        store.join(".git/gitstate.lock"),
+        br#"{"pid":999999,"host":"h","op":"set doc","since":"2026-01-01T00:00:00Z"}"#,
+    )
+    .expect("stale record");
+}
+
+/// A time before this machine booted: what a file written before a power cut and its reboot
+/// has (further back than any uptime).
+pub fn before_boot() -> std::time::SystemTime {
+    std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 365 * 24 * 3600)
+}
+
+/// Set the modification time of the file or directory at `path` to `time`.
+pub fn set_mtime(path: &Path, time: std::time::SystemTime) {
+    std::fs::File::open(path)
+        .and_then(|f| f.set_modified(time))
+        .unwrap_or_else(|e| panic!("set the time of {}: {e}", path.display()));
+}

@@ -665,8 +665,10 @@ impl Store {
         let since = self.branch_changed();
         // With either time unknown, a power cut is a guess that would search every object
         // directory: made for a recovery that was asked for (`full`), not before every write.
-        let power_cut =
-            self.power_cut_possible() && (full || (since.is_some() && boot_time().is_some()));
+        let power_cut = match (since, boot_time()) {
+            (Some(changed), Some(booted)) => changed < booted,
+            _ => full,
+        };
         if died || power_cut {
             let since = if died { None } else { since };
             crate::objects::remove_empty_loose_objects(&self.git_dir.join("objects"), since)?;
